@@ -1,0 +1,9 @@
+package config
+
+import "github.com/IBM/sarama"
+
+// ParseKafkaVersion parses cluster.kafka_version, the protocol version the
+// Kafka client speaks (sarama picks request versions from it).
+func ParseKafkaVersion(s string) (sarama.KafkaVersion, error) {
+	return sarama.ParseKafkaVersion(s)
+}
