@@ -90,11 +90,14 @@ type Sandbox struct {
 	KafkaBasePort      int           `mapstructure:"kafka_base_port"`
 	ElectionTimeoutMin time.Duration `mapstructure:"election_timeout_min"`
 	ElectionTimeoutMax time.Duration `mapstructure:"election_timeout_max"`
+	Faults             SandboxFaults `mapstructure:"faults"`
 }
 
 // Drills holds one section per drill, keyed by the drill's name.
 type Drills struct {
-	LeaderFailover LeaderFailover `mapstructure:"leader-failover"`
+	LeaderFailover  LeaderFailover  `mapstructure:"leader-failover"`
+	FailureRecovery FailureRecovery `mapstructure:"failure-recovery"`
+	Benchmark       Benchmark       `mapstructure:"benchmark"`
 }
 
 // LeaderFailover kills the target partition's leader under a steady acks=all
@@ -120,30 +123,6 @@ type LeaderFailoverThresholds struct {
 	MinSuccessRatio    float64 `mapstructure:"min_success_ratio"`
 	MaxLost            int     `mapstructure:"max_lost"`
 	MaxCorrupted       int     `mapstructure:"max_corrupted"`
-}
-
-// Probes configures the continuous probes.
-type Probes struct {
-	Quorum Quorum `mapstructure:"quorum"`
-}
-
-// Quorum is the continuous quorum probe.
-type Quorum struct {
-	Interval time.Duration `mapstructure:"interval"`
-	Timeout  time.Duration `mapstructure:"timeout"`
-}
-
-// Alerts configures where alerts go.
-type Alerts struct {
-	Slack Slack `mapstructure:"slack"`
-}
-
-// Slack delivery: an incoming webhook or a bot token and channel. Secrets
-// come only from files.
-type Slack struct {
-	WebhookURLFile string `mapstructure:"webhook_url_file"`
-	TokenFile      string `mapstructure:"token_file"`
-	Channel        string `mapstructure:"channel"`
 }
 
 // Default returns the configuration used when a key is not set.
@@ -192,10 +171,11 @@ func Default() Config {
 					MaxCorrupted:       0,
 				},
 			},
+			FailureRecovery: defaultFailureRecovery(),
+			Benchmark:       defaultBenchmark(),
 		},
-		Probes: Probes{
-			Quorum: Quorum{Interval: 5 * time.Second, Timeout: 2 * time.Second},
-		},
+		Probes: defaultProbes(),
+		Alerts: defaultAlerts(),
 	}
 }
 

@@ -96,16 +96,9 @@ func (c *Config) Validate() Problems {
 		add(lfk+"thresholds.max_corrupted", "must be >= 0")
 	}
 
-	positive("probes.quorum.interval", c.Probes.Quorum.Interval)
-	positive("probes.quorum.timeout", c.Probes.Quorum.Timeout)
-
-	s := c.Alerts.Slack
-	if s.WebhookURLFile != "" && s.TokenFile != "" {
-		add("alerts.slack", "set webhook_url_file or token_file, not both")
-	}
-	if s.TokenFile != "" && s.Channel == "" {
-		add("alerts.slack.channel", "required with alerts.slack.token_file")
-	}
+	ps = append(ps, c.validateFailureRecovery()...)
+	ps = append(ps, c.validateBenchmark()...)
+	ps = append(ps, c.validateAlerts()...)
 	return ps
 }
 

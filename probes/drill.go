@@ -23,6 +23,9 @@ const (
 type Drill interface {
 	// Schedule is the cron spec the daemon runs it on ("" or "off": never).
 	Schedule() string
+	// Criteria names the pass criteria the drill evaluates, so their
+	// metric series exist before the first run.
+	Criteria() []string
 	Run(ctx context.Context, env Env) Result
 }
 

@@ -24,6 +24,10 @@ func newLeaderFailover(c *config.Config) Drill {
 
 func (d *leaderFailover) Schedule() string { return d.lf.Schedule }
 
+func (d *leaderFailover) Criteria() []string {
+	return []string{"election_seconds", "failover_seconds", "success_ratio", "messages_lost", "messages_corrupted"}
+}
+
 func (d *leaderFailover) Run(ctx context.Context, env Env) (res Result) {
 	res.Measurements = map[string]float64{}
 	defer res.finish()
@@ -138,6 +142,14 @@ func (d *leaderFailover) Run(ctx context.Context, env Env) (res Result) {
 			res.Events = append(res.Events, Event{At: s.Done(), What: "first-ack", Node: s.Node,
 				Detail: fmt.Sprintf("first acked write to partition %d after the kill (offset %d)", lf.TargetPartition, s.Offset)})
 			break
+		}
+	}
+	// An acked write to the partition proves a leader was elected by then,
+	// so it bounds the election time too when it came before the poller
+	// saw the new leader.
+	if failover >= 0 && killErr == nil {
+		if ack := killAt.Add(time.Duration(failover * float64(time.Second))); electedAt.IsZero() || ack.Before(electedAt) {
+			electedAt = ack
 		}
 	}
 	election := -1.0

@@ -29,6 +29,7 @@ type Options struct {
 	// election timeout makes them.
 	ElectionTimeoutMin time.Duration
 	ElectionTimeoutMax time.Duration
+	Faults             Faults
 	Logger             *slog.Logger
 }
 
@@ -119,6 +120,7 @@ func New(opts Options) (*Cluster, error) {
 		down:   map[int32]bool{},
 		topics: map[string]*topicState{},
 		timers: map[*time.Timer]struct{}{},
+		faults: opts.Faults,
 	}
 	for i := 0; i < opts.Nodes; i++ {
 		addr := "127.0.0.1:0"

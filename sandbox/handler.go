@@ -71,7 +71,7 @@ func (c *Cluster) metadata(node int32, req *kmsg.MetadataRequest) *kmsg.Metadata
 		for n, p := range t.parts {
 			rp := kmsg.NewMetadataResponseTopicPartition()
 			rp.Partition = int32(n)
-			leader := c.faults.metadataLeader(node, t.name, int32(n), p.leader, c.lastLeader(t.name, int32(n)))
+			leader := metadataLeader(c.faults, node, p.leader, c.lastLeader(t.name, int32(n)))
 			rp.Leader = leader
 			rp.LeaderEpoch = p.epoch
 			if leader == -1 {

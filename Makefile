@@ -1,0 +1,52 @@
+# raftdrill — `make run` starts the daemon on the embedded sandbox cluster,
+# `make test` installs what the tests need and runs them all.
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+BIN       := bin/raftdrill
+APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run test test-go lint deps bench bench-accuracy clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+## run: the daemon on 127.0.0.1:9479, drilling the embedded sandbox cluster
+run: build
+	$(BIN) serve $(if $(CONFIG),--config $(CONFIG))
+
+## deps: what the tests need that Go does not fetch (Debian packages)
+deps:
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$(echo $$missing | tr ' ' '\n' | sort -u); \
+	fi
+
+## test: every test, nothing skipped
+test: deps lint test-go
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test-go:
+	RAFTDRILL_REQUIRE_TOOLS=1 $(GO) test -race -count=1 -timeout 25m ./...
+
+## bench: the benchmarks that carry the project's speed and accuracy goals
+bench: bench-accuracy
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+## bench-accuracy: measured election time vs the sandbox's ground truth over 20 drills
+bench-accuracy:
+	$(GO) test -run '^$$' -bench BenchmarkElectionAccuracy -benchtime 1x ./probes
+
+clean:
+	rm -rf bin artifacts

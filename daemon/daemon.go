@@ -1,0 +1,269 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/robfig/cron/v3"
+
+	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/exporters"
+	"github.com/raftdrill/raftdrill/probes"
+)
+
+// Observer hears about runs; the alerting side subscribes here. Calls come
+// from the run's goroutine and must not block for long.
+type Observer interface {
+	RunStarted(r Run)
+	RunFinished(r Run)
+}
+
+// Options are what the caller of New decides rather than the config file.
+type Options struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // nil: a new one
+	Build    exporters.Build
+}
+
+// Daemon is `raftdrill serve`: the scheduler, the HTTP API, the metrics and
+// the run store, wired to the cluster under drill.
+type Daemon struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *exporters.Metrics
+	cluster *Cluster
+	drills  map[string]probes.Drill
+	store   *store
+	runner  *runner
+	cron    *cron.Cron
+
+	mu        sync.Mutex
+	observers []Observer
+
+	ready    atomic.Bool
+	listener net.Listener
+	server   *http.Server
+	stop     context.CancelFunc
+}
+
+// New connects to the cluster (starting the embedded sandbox if none is
+// configured) and prepares everything; Serve starts it.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	cl, err := Connect(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		cfg:     cfg,
+		log:     log,
+		reg:     reg,
+		cluster: cl,
+		drills:  map[string]probes.Drill{},
+		store:   &store{max: cfg.Server.RunHistory},
+	}
+	criteria := map[string][]string{}
+	for name, mk := range probes.Drills {
+		dr := mk(cfg)
+		d.drills[name] = dr
+		criteria[name] = dr.Criteria()
+	}
+	d.metrics = exporters.New(reg, opts.Build, probes.DrillNames(), criteria, cl.NodeIDs())
+	return d, nil
+}
+
+// Metrics returns the daemon's metrics, for the probes and alerts it wires.
+func (d *Daemon) Metrics() *exporters.Metrics { return d.metrics }
+
+// Cluster returns the cluster under drill.
+func (d *Daemon) Cluster() *Cluster { return d.cluster }
+
+// Subscribe adds an observer of runs.
+func (d *Daemon) Subscribe(o Observer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.observers = append(d.observers, o)
+}
+
+func (d *Daemon) each(fn func(Observer)) {
+	d.mu.Lock()
+	obs := append([]Observer(nil), d.observers...)
+	d.mu.Unlock()
+	for _, o := range obs {
+		fn(o)
+	}
+}
+
+// Listen binds the HTTP listener (separately from Serve, so a caller that
+// asked for port 0 can learn the address).
+func (d *Daemon) Listen() (net.Addr, error) {
+	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server.listen %s: %w", d.cfg.Server.Listen, err)
+	}
+	d.listener = ln
+	return ln.Addr(), nil
+}
+
+// Serve runs the scheduler and the HTTP API until ctx is cancelled, then
+// shuts down in reverse order: no new runs, the running drill is cancelled
+// and waited for (it restores the nodes it stopped), then HTTP, then the
+// cluster connection.
+func (d *Daemon) Serve(ctx context.Context) error {
+	if d.listener == nil {
+		if _, err := d.Listen(); err != nil {
+			return err
+		}
+	}
+	runCtx, stopRuns := context.WithCancel(context.Background())
+	d.runner = &runner{ctx: runCtx}
+
+	d.cron = cron.New(cron.WithParser(config.CronParser), cron.WithLogger(cronLogger{d.log}))
+	for _, name := range probes.DrillNames() {
+		spec := d.drills[name].Schedule()
+		if spec == "" || spec == "off" {
+			continue
+		}
+		if _, err := d.cron.AddFunc(spec, func() { d.scheduled(name) }); err != nil {
+			stopRuns()
+			return fmt.Errorf("drills.%s.schedule: %w", name, err)
+		}
+		d.log.Info("drill scheduled", "drill", name, "schedule", spec)
+	}
+	d.cron.Start()
+
+	d.server = &http.Server{
+		Handler:           d.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.server.Serve(d.listener) }()
+	d.ready.Store(true)
+	d.log.Info("raftdrill serving", "listen", d.listener.Addr().String(), "trigger", d.triggerPolicy())
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	d.ready.Store(false)
+	d.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), d.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	<-d.cron.Stop().Done()
+	stopRuns()
+	d.runner.wait(shutdownCtx, d.log)
+	if e := d.server.Shutdown(shutdownCtx); e != nil && err == nil {
+		err = e
+	}
+	if e := d.cluster.Close(shutdownCtx); e != nil && err == nil {
+		err = e
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (d *Daemon) scheduled(name string) {
+	if _, err := d.Trigger(name, TriggerSchedule); err != nil {
+		var busy ErrBusy
+		if errors.As(err, &busy) {
+			d.metrics.Skipped(name)
+			d.log.Warn("scheduled drill skipped: another drill is running", "drill", name, "running", busy.Running.ID)
+			return
+		}
+		d.log.Error("scheduled drill not started", "drill", name, "err", err)
+	}
+}
+
+// Trigger starts a drill now, unless one is running (ErrBusy).
+func (d *Daemon) Trigger(name, trigger string) (Run, error) {
+	dr, ok := d.drills[name]
+	if !ok {
+		return Run{}, fmt.Errorf("unknown drill %q", name)
+	}
+	now := time.Now()
+	r := &Run{ID: NewRunID(now), Drill: name, Trigger: trigger, Status: probes.StatusRunning, StartedAt: now,
+		Measures: map[string]float64{}, Criteria: []probes.Criterion{}, Anomalies: []probes.Anomaly{}}
+	err := d.runner.start(r, func(ctx context.Context, r *Run) { d.execute(ctx, dr, r) })
+	if err != nil {
+		return Run{}, err
+	}
+	return *r, nil
+}
+
+func (d *Daemon) execute(ctx context.Context, dr probes.Drill, r *Run) {
+	log := d.log.With("drill", r.Drill, "run", r.ID)
+	d.store.add(r)
+	d.metrics.Started(r.Drill)
+	d.each(func(o Observer) { o.RunStarted(*r) })
+	log.Info("drill started", "trigger", r.Trigger)
+	res := dr.Run(ctx, probes.Env{
+		RunID:   r.ID,
+		Client:  d.cluster.Client,
+		Control: d.cluster.Control,
+		Config:  d.cfg,
+		Log:     log,
+	})
+	finished := time.Now()
+	d.metrics.Record(r.Drill, r.StartedAt, finished, res)
+	var out Run
+	d.store.update(r.ID, func(r *Run) {
+		applyResult(r, res, finished)
+		out = *r
+	})
+	log.Info("drill finished", "status", res.Status, "error", res.Error, "anomalies", probes.Summary(res.Anomalies))
+	d.each(func(o Observer) { o.RunFinished(out) })
+}
+
+func applyResult(r *Run, res probes.Result, finished time.Time) {
+	r.Status = res.Status
+	r.FinishedAt = &finished
+	r.Measures = res.Measurements
+	r.Criteria = res.Criteria
+	r.Anomalies = res.Anomalies
+	r.Events = res.Events
+	r.Error = res.Error
+}
+
+// RunOnce runs one drill in the foreground (raftdrill run).
+func RunOnce(ctx context.Context, cfg *config.Config, cl *Cluster, name string, log *slog.Logger, progress func(string)) (Run, error) {
+	mk, ok := probes.Drills[name]
+	if !ok {
+		return Run{}, fmt.Errorf("unknown drill %q", name)
+	}
+	now := time.Now()
+	r := Run{ID: NewRunID(now), Drill: name, Trigger: TriggerAPI, StartedAt: now}
+	res := mk(cfg).Run(ctx, probes.Env{RunID: r.ID, Client: cl.Client, Control: cl.Control, Config: cfg, Log: log, Progress: progress})
+	applyResult(&r, res, time.Now())
+	return r, nil
+}
+
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error("cron: "+msg, append(kv, "err", err)...)
+}
