@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
@@ -92,7 +93,7 @@ func load(path string, environ []string) (*Config, error) {
 		dc.Metadata = &md
 		dc.ZeroFields = true
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
+			durationHook,
 			mapstructure.StringToSliceHookFunc(","),
 		)
 	})
@@ -183,4 +184,17 @@ func walk(v reflect.Value, prefix string, out map[string]any) {
 		}
 		out[key] = fv.Interface()
 	}
+}
+
+// durationHook parses durations with an error that shows the bad value and
+// the expected form (mapstructure's own says only "invalid duration").
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeOf(time.Duration(0)) || from.Kind() != reflect.String {
+		return data, nil
+	}
+	d, err := time.ParseDuration(data.(string))
+	if err != nil {
+		return nil, fmt.Errorf("invalid duration %q (want e.g. 500ms, 10s, 5m)", data)
+	}
+	return d, nil
 }

@@ -77,7 +77,7 @@ func (c *Config) Validate() Problems {
 	if lf.MessageSize < 64 || lf.MessageSize > 1<<20 {
 		add(lfk+"message_size", "must be between 64 and 1048576 bytes")
 	}
-	if lf.TargetPartition < 0 || lf.TargetPartition >= c.Cluster.Topic.Partitions {
+	if c.Cluster.Topic.Partitions >= 1 && (lf.TargetPartition < 0 || lf.TargetPartition >= c.Cluster.Topic.Partitions) {
 		add(lfk+"target_partition", "must be a partition of the drill topic (0..%d)", c.Cluster.Topic.Partitions-1)
 	}
 	positive(lfk+"poll_interval", lf.PollInterval)
