@@ -9,7 +9,7 @@ BIN       := bin/raftdrill
 APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test test-go lint deps bench bench-accuracy clean
+.PHONY: all build run test test-go lint deps bench bench-accuracy check-static clean
 
 all: build
 
@@ -31,7 +31,7 @@ deps:
 	fi
 
 ## test: every test, nothing skipped
-test: deps lint test-go
+test: deps lint test-go check-static
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -47,6 +47,13 @@ bench: bench-accuracy
 ## bench-accuracy: measured election time vs the sandbox's ground truth over 20 drills
 bench-accuracy:
 	$(GO) test -run '^$$' -bench BenchmarkElectionAccuracy -benchtime 1x ./probes
+
+## check-static: the binary the Dockerfile ships is static and runs as nonroot (uid 65532)
+check-static:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/raftdrill-static .
+	@if ldd bin/raftdrill-static >/dev/null 2>&1; then echo "bin/raftdrill-static is dynamically linked"; exit 1; fi
+	setpriv --reuid=65532 --regid=65532 --clear-groups bin/raftdrill-static version
+	setpriv --reuid=65532 --regid=65532 --clear-groups bin/raftdrill-static config check --config examples/sandbox.yaml
 
 clean:
 	rm -rf bin artifacts
