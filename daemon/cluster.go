@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/probes"
@@ -62,11 +63,12 @@ func Connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Cluste
 			if err != nil {
 				return nil, err
 			}
-			if err := pc.Start(ctx); err != nil {
-				return nil, fmt.Errorf("start nodes: %w", err)
-			}
 			c.Control = pc
 			c.closers = append(c.closers, pc.Close)
+			if err := pc.Start(ctx); err != nil {
+				_ = c.closeAll(ctx) // nodes that did start must not keep their ports
+				return nil, fmt.Errorf("start nodes: %w", err)
+			}
 		case "exec":
 			ec, err := probes.NewExecController(cfg.Cluster, log)
 			if err != nil {
@@ -78,7 +80,26 @@ func Connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Cluste
 		}
 	}
 	c.Client = probes.NewClient(nodes, version, cfg.Cluster.RequestTimeout, log)
+	if ct.Type == "process" && !cfg.UsesSandbox() {
+		if err := c.waitServing(ctx, cfg.Cluster.Topic.Name, ct.Process.StartTimeout); err != nil {
+			_ = c.Close(ctx)
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// waitServing waits, up to cluster.controller.process.start_timeout, until
+// every node raftdrill started answers Kafka requests.
+func (c *Cluster) waitServing(ctx context.Context, topic string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for _, n := range c.Client.Nodes() {
+		if err := c.Client.WaitServing(ctx, n.ID, topic); err != nil {
+			return fmt.Errorf("cluster.controller.process.start_timeout (%s): %w", timeout, err)
+		}
+	}
+	return nil
 }
 
 // NodeIDs lists the ids of the nodes under drill.
@@ -93,6 +114,10 @@ func (c *Cluster) NodeIDs() []int32 {
 // Close stops what Connect started, last first.
 func (c *Cluster) Close(ctx context.Context) error {
 	c.Client.Close()
+	return c.closeAll(ctx)
+}
+
+func (c *Cluster) closeAll(ctx context.Context) error {
 	var errs []error
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		errs = append(errs, c.closers[i](ctx))

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
-	"text/template"
 	"time"
 
 	"github.com/raftdrill/raftdrill/config"
@@ -35,11 +34,11 @@ type execCommands struct {
 func NewExecController(cl config.Cluster, logger *slog.Logger) (*ExecController, error) {
 	e := cl.Controller.Exec
 	var errs []error
-	parse := func(name, text string) *template.Template {
+	parse := func(name, text string) nodeTemplate {
 		key := "cluster.controller.exec." + name
 		if text == "" {
 			errs = append(errs, fmt.Errorf("%s: required", key))
-			return nil
+			return nodeTemplate{}
 		}
 		t, err := parseNodeTemplate(key, text)
 		errs = append(errs, err)
@@ -57,7 +56,7 @@ func NewExecController(cl config.Cluster, logger *slog.Logger) (*ExecController,
 		timeout: e.Timeout,
 		nodes:   make(map[int32]execCommands, len(datas)),
 	}
-	render := func(t *template.Template, d nodeTemplateData) string {
+	render := func(t nodeTemplate, d nodeTemplateData) string {
 		s, err := renderNodeTemplate(t, d)
 		errs = append(errs, err)
 		return s

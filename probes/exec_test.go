@@ -185,13 +185,21 @@ func TestExecControllerBackgroundProcess(t *testing.T) {
 		Up:      "true",
 		Timeout: 2 * time.Second,
 	})
-	err := c.Restart(context.Background(), 1)
-	b, _ := os.ReadFile(filepath.Join(dir, "bg"))
-	if bg, _ := strconv.Atoi(strings.TrimSpace(string(b))); bg > 0 {
-		defer syscall.Kill(bg, syscall.SIGKILL)
-	}
-	if err != nil {
-		t.Fatalf("Restart leaving a background process: %v", err)
+	t.Cleanup(func() {
+		b, _ := os.ReadFile(filepath.Join(dir, "bg"))
+		if bg, _ := strconv.Atoi(strings.TrimSpace(string(b))); bg > 0 {
+			syscall.Kill(bg, syscall.SIGKILL)
+		}
+	})
+	done := make(chan error, 1)
+	go func() { done <- c.Restart(context.Background(), 1) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Restart leaving a background process: %v", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Restart waits for the background process")
 	}
 }
 
@@ -209,7 +217,7 @@ func TestNewExecControllerErrors(t *testing.T) {
 		{
 			name:   "unparsable",
 			modify: func(cl *config.Cluster) { cl.Controller.Exec.Restart = "systemctl start chronik@{{.ID" },
-			want:   []string{"cluster.controller.exec.restart: template: cluster.controller.exec.restart:1: unclosed action"},
+			want:   []string{"cluster.controller.exec.restart: template: restart:1: unclosed action"},
 		},
 		{
 			name:   "unknown field",

@@ -92,14 +92,14 @@ func NewProcessController(cl config.Cluster, logger *slog.Logger) (*ProcessContr
 	if len(p.Command) == 0 {
 		errs = append(errs, fmt.Errorf("%s.command: required", key))
 	}
-	cmdT := make([]*template.Template, len(p.Command))
+	cmdT := make([]nodeTemplate, len(p.Command))
 	for i, arg := range p.Command {
 		t, err := parseNodeTemplate(fmt.Sprintf("%s.command[%d]", key, i), arg)
 		errs = append(errs, err)
 		cmdT[i] = t
 	}
 	envKeys := slices.Sorted(maps.Keys(p.Env))
-	envT := make([]*template.Template, len(envKeys))
+	envT := make([]nodeTemplate, len(envKeys))
 	for i, k := range envKeys {
 		t, err := parseNodeTemplate(key+".env."+k, p.Env[k])
 		errs = append(errs, err)
@@ -124,7 +124,7 @@ func NewProcessController(cl config.Cluster, logger *slog.Logger) (*ProcessContr
 			errs = append(errs, err)
 			n.args = append(n.args, s)
 			if j == 0 && err == nil && s == "" {
-				errs = append(errs, fmt.Errorf("%s: node %d: renders to an empty program name", t.Name(), d.ID))
+				errs = append(errs, fmt.Errorf("%s: node %d: renders to an empty program name", t.key, d.ID))
 			}
 		}
 		for j, t := range envT {
@@ -337,19 +337,27 @@ func (c *ProcessController) kill(ctx context.Context, n *procNode) error {
 	return nil
 }
 
-// parseNodeTemplate parses one templated config value; key names it in errors.
-func parseNodeTemplate(key, text string) (*template.Template, error) {
-	t, err := template.New(key).Option("missingkey=error").Parse(text)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	return t, nil
+// nodeTemplate is one templated config value and the key that holds it.
+type nodeTemplate struct {
+	key string
+	t   *template.Template
 }
 
-func renderNodeTemplate(t *template.Template, d nodeTemplateData) (string, error) {
+// parseNodeTemplate parses the value at key. The template is named after the
+// key's last part only: the error already starts with the whole key.
+func parseNodeTemplate(key, text string) (nodeTemplate, error) {
+	name := key[strings.LastIndexByte(key, '.')+1:]
+	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nodeTemplate{}, fmt.Errorf("%s: %w", key, err)
+	}
+	return nodeTemplate{key, t}, nil
+}
+
+func renderNodeTemplate(nt nodeTemplate, d nodeTemplateData) (string, error) {
 	var b strings.Builder
-	if err := t.Execute(&b, d); err != nil {
-		return "", fmt.Errorf("%s: node %d: %w", t.Name(), d.ID, err)
+	if err := nt.t.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("%s: node %d: %w", nt.key, d.ID, err)
 	}
 	return b.String(), nil
 }

@@ -42,7 +42,9 @@ func newTestProcessController(t *testing.T, cl config.Cluster) *ProcessControlle
 		t.Fatalf("NewProcessController: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := c.Close(context.Background()); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
@@ -62,6 +64,14 @@ func pidAlive(pid int) bool {
 	s := string(stat)
 	i := strings.LastIndexByte(s, ')') // the state follows "(comm) "
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// processTestCtx bounds a test's calls, so that a Kill that fails to kill
+// fails the test instead of hanging it.
+func processTestCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // waitFor polls cond until it holds or two seconds pass.
@@ -88,7 +98,7 @@ func mustUp(t *testing.T, c NodeController, id int32, want bool) {
 }
 
 func TestProcessControllerLifecycle(t *testing.T) {
-	ctx := context.Background()
+	ctx := processTestCtx(t)
 	dir := t.TempDir()
 	// $0 and $* show the rendered arguments; exec makes sleep the very
 	// process raftdrill started, as a real server would be.
@@ -168,7 +178,7 @@ func TestProcessControllerLifecycle(t *testing.T) {
 }
 
 func TestProcessControllerKillsProcessGroup(t *testing.T) {
-	ctx := context.Background()
+	ctx := processTestCtx(t)
 	dir := t.TempDir()
 	c := newTestProcessController(t, processCluster(dir, "sh", "-c", "sleep 1000 & echo $! > grandchild{{.ID}}.pid; wait"))
 	if err := c.Restart(ctx, 1); err != nil {
@@ -231,7 +241,7 @@ func TestProcessControllerStartErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newTestProcessController(t, processCluster(t.TempDir(), tt.command...))
-			err := c.Start(context.Background())
+			err := c.Start(processTestCtx(t))
 			if err == nil {
 				t.Fatal("Start succeeded")
 			}
@@ -262,12 +272,12 @@ func TestNewProcessControllerErrors(t *testing.T) {
 		{
 			name:   "unparsable argument",
 			modify: func(cl *config.Cluster) { cl.Controller.Process.Command = []string{"server", "--id", "{{.ID"} },
-			want:   []string{"cluster.controller.process.command[2]: template: cluster.controller.process.command[2]:1: unclosed action"},
+			want:   []string{"cluster.controller.process.command[2]: template: command[2]:1: unclosed action"},
 		},
 		{
 			name:   "unknown field in env",
 			modify: func(cl *config.Cluster) { cl.Controller.Process.Env["SHARED"] = "{{.Name}}" },
-			want:   []string{"cluster.controller.process.env.SHARED: node 1: template:", "can't evaluate field Name"},
+			want:   []string{`cluster.controller.process.env.SHARED: node 1: template: SHARED:1:2: executing "SHARED" at <.Name>: can't evaluate field Name`},
 		},
 		{
 			name:   "bad log file",
@@ -316,7 +326,7 @@ func TestNewProcessControllerErrors(t *testing.T) {
 }
 
 func TestProcessControllerUnknownNode(t *testing.T) {
-	ctx := context.Background()
+	ctx := processTestCtx(t)
 	c := newTestProcessController(t, processCluster(t.TempDir(), "sleep", "1000"))
 	if err := c.Kill(ctx, 7); err == nil || err.Error() != "kill node 7: not in cluster.nodes" {
 		t.Errorf("Kill(7): %v", err)
@@ -335,7 +345,7 @@ func TestProcessControllerUnknownNode(t *testing.T) {
 // TestProcessControllerConcurrent is mostly for the race detector; it also
 // checks that racing calls leave one consistent state behind.
 func TestProcessControllerConcurrent(t *testing.T) {
-	ctx := context.Background()
+	ctx := processTestCtx(t)
 	c := newTestProcessController(t, processCluster(t.TempDir(), "sleep", "1000"))
 	var wg sync.WaitGroup
 	for range 3 {
