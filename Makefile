@@ -17,8 +17,10 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 ## run: the daemon on 127.0.0.1:9479, drilling the embedded sandbox cluster
+## every 2 minutes (the default schedule is every 15; CONFIG=file to use yours)
+RUN_SCHEDULE ?= @every 2m
 run: build
-	$(BIN) serve $(if $(CONFIG),--config $(CONFIG))
+	RAFTDRILL_DRILLS_LEADER_FAILOVER_SCHEDULE='$(RUN_SCHEDULE)' $(BIN) serve $(if $(CONFIG),--config $(CONFIG))
 
 ## deps: what the tests need that Go does not fetch (Debian packages)
 deps:
