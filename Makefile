@@ -20,7 +20,7 @@ build:
 ## every 2 minutes (the default schedule is every 15; CONFIG=file to use yours)
 RUN_SCHEDULE ?= @every 2m
 run: build
-	RAFTDRILL_DRILLS_LEADER_FAILOVER_SCHEDULE='$(RUN_SCHEDULE)' $(BIN) serve $(if $(CONFIG),--config $(CONFIG))
+	$(if $(CONFIG),,RAFTDRILL_DRILLS_LEADER_FAILOVER_SCHEDULE='$(RUN_SCHEDULE)') $(BIN) serve $(if $(CONFIG),--config $(CONFIG))
 
 ## deps: what the tests need that Go does not fetch (Debian packages)
 deps:
