@@ -115,6 +115,9 @@ type LeaderFailover struct {
 	ElectionDeadline time.Duration            `mapstructure:"election_deadline"`
 	RecoveryTimeout  time.Duration            `mapstructure:"recovery_timeout"`
 	Thresholds       LeaderFailoverThresholds `mapstructure:"thresholds"`
+	// LeaderGrace is how long live nodes may name different leaders, or a
+	// dead one, before the leader watch reports it (see failure-recovery).
+	LeaderGrace time.Duration `mapstructure:"leader_grace"`
 }
 
 // LeaderFailoverThresholds are the pass criteria; defaults are the guide's.
@@ -164,6 +167,7 @@ func Default() Config {
 				PollInterval:     10 * time.Millisecond,
 				ElectionDeadline: 15 * time.Second,
 				RecoveryTimeout:  60 * time.Second,
+				LeaderGrace:      5 * time.Second,
 				Thresholds: LeaderFailoverThresholds{
 					MaxFailoverSeconds: 15,
 					MinSuccessRatio:    0.80,

@@ -83,6 +83,7 @@ func (c *Config) Validate() Problems {
 	positive(lfk+"poll_interval", lf.PollInterval)
 	positive(lfk+"election_deadline", lf.ElectionDeadline)
 	positive(lfk+"recovery_timeout", lf.RecoveryTimeout)
+	positive(lfk+"leader_grace", lf.LeaderGrace)
 	if lf.Thresholds.MaxFailoverSeconds <= 0 {
 		add(lfk+"thresholds.max_failover_seconds", "must be > 0")
 	}
@@ -96,6 +97,7 @@ func (c *Config) Validate() Problems {
 		add(lfk+"thresholds.max_corrupted", "must be >= 0")
 	}
 
+	ps = append(ps, c.Sandbox.Faults.Validate("sandbox.faults")...)
 	ps = append(ps, c.validateFailureRecovery()...)
 	ps = append(ps, c.validateBenchmark()...)
 	ps = append(ps, c.validateAlerts()...)

@@ -24,6 +24,7 @@ type Run struct {
 	Criteria   []probes.Criterion `json:"criteria"`
 	Anomalies  []probes.Anomaly   `json:"anomalies"`
 	Events     []probes.Event     `json:"events,omitempty"`
+	Steps      []probes.Step      `json:"steps,omitempty"`
 	Error      string             `json:"error,omitempty"`
 }
 

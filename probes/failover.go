@@ -25,7 +25,7 @@ func newLeaderFailover(c *config.Config) Drill {
 func (d *leaderFailover) Schedule() string { return d.lf.Schedule }
 
 func (d *leaderFailover) Criteria() []string {
-	return []string{"election_seconds", "failover_seconds", "success_ratio", "messages_lost", "messages_corrupted"}
+	return []string{"election_seconds", "failover_seconds", "success_ratio", "messages_lost", "messages_corrupted", "cluster_recovered"}
 }
 
 func (d *leaderFailover) Run(ctx context.Context, env Env) (res Result) {
@@ -39,7 +39,20 @@ func (d *leaderFailover) Run(ctx context.Context, env Env) (res Result) {
 		res.Error = err.Error()
 		return res
 	}
-	rs := &restorer{env: env, res: &res}
+	// The leader watch runs for the rest of the drill, through the kill,
+	// the election and the restore.
+	watch := newLeaderWatch(env.Client, topic.Name, replicaSets(env.Client.Views(ctx, topic.Name)),
+		watchSettings{Grace: lf.LeaderGrace, ElectionDeadline: lf.ElectionDeadline}, env.Log)
+	watch.start(ctx)
+	defer func() {
+		// A drill that ends early (no recovery, say) still reports what
+		// the watch saw; stop returns the same findings however often
+		// it is called.
+		if found := watch.stop(); len(res.Anomalies) == 0 {
+			res.Anomalies = found
+		}
+	}()
+	rs := &restorer{env: env, res: &res, watch: watch}
 	defer func() {
 		if err := rs.restore(ctx, lf.RecoveryTimeout, topic.Name); err != nil && res.Error == "" {
 			res.Error = err.Error()
@@ -82,26 +95,23 @@ func (d *leaderFailover) Run(ctx context.Context, env Env) (res Result) {
 		res.Error = err.Error()
 		return res
 	}
-	leaders, err := waitLed(ctx, env, topic.Name, topic.Partitions, lf.RecoveryTimeout)
-	if err != nil {
-		res.Error = err.Error()
+	if _, err := waitLed(ctx, env, topic.Name, topic.Partitions, lf.RecoveryTimeout); err != nil {
+		// The node is back and the cluster still has leaderless
+		// partitions: a failure of the cluster, not an error of the drill.
+		res.event("not-recovered", 0, "%v", err)
+		res.Criteria = append(res.Criteria, criterion("cluster_recovered", ">=", 1, 0, ""))
 		return res
 	}
-	env.progress("reading every partition back")
-	reads := map[int32]map[int32][]Record{}
-	for p := int32(0); p < topic.Partitions; p++ {
-		recs, err := env.Client.ReadPartition(ctx, leaders[p], topic.Name, p)
-		if err != nil {
-			res.Error = fmt.Sprintf("read back: %v", err)
+	env.progress("reading every partition back through each node")
+	reads, readErrs := readThroughEveryNode(ctx, env, topic.Name, topic.Partitions)
+	for _, n := range env.Client.Nodes() {
+		if err := readErrs[n.ID]; err != nil {
+			res.Error = fmt.Sprintf("read back through node %d: %v", n.ID, err)
 			return res
 		}
-		if reads[leaders[p]] == nil {
-			reads[leaders[p]] = map[int32][]Record{}
-		}
-		reads[leaders[p]][p] = recs
 	}
-	rep := Check(CheckInput{Run: env.RunID, Sends: sends, Reads: reads})
-	res.Anomalies = rep.Anomalies
+	rep := Check(CheckInput{Run: env.RunID, Sends: sends, Reads: reads, QuorumLost: watch.QuorumLost})
+	res.Anomalies = MergeAnomalies(rep.Anomalies, watch.stop())
 
 	// Figures.
 	var sent, acked, failed, indet int
@@ -169,6 +179,7 @@ func (d *leaderFailover) Run(ctx context.Context, env Env) (res Result) {
 		criterion("success_ratio", ">", th.MinSuccessRatio, m["success_ratio"], ""),
 		criterion("messages_lost", "<=", float64(th.MaxLost), m["messages_lost"], ""),
 		criterion("messages_corrupted", "<=", float64(th.MaxCorrupted), m["messages_corrupted"], ""),
+		criterion("cluster_recovered", ">=", 1, 1, ""),
 	}
 	return res
 }
