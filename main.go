@@ -149,7 +149,9 @@ func serveCmd() *cobra.Command {
 
 // wireServe attaches the continuous probes and alerting to a daemon; each
 // later capability adds itself here.
-func wireServe(context.Context, *config.Config, *daemon.Daemon, *slog.Logger) error { return nil }
+func wireServe(ctx context.Context, _ *config.Config, d *daemon.Daemon, log *slog.Logger) error {
+	return daemon.WireAlerts(ctx, d, log)
+}
 
 func runCmd() *cobra.Command {
 	var path string
