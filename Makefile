@@ -9,7 +9,7 @@ BIN       := bin/raftdrill
 APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test test-go lint deps bench bench-accuracy check-static clean
+.PHONY: all build run test test-go lint rules deps bench bench-accuracy bench-alerts bench-compare check-static clean dashboards
 
 all: build
 
@@ -27,20 +27,31 @@ deps:
 	@missing=""; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$(echo $$missing | tr ' ' '\n' | sort -u); \
 	fi
 
+## dashboards: regenerate the Grafana dashboard JSON from its Go code
+## (dashboards/*.go); a test fails when the committed JSON differs
+dashboards:
+	$(GO) run ./dashboards/gen -dir dashboards/grafana
+
 ## test: every test, nothing skipped
-test: deps lint test-go check-static
+test: deps lint rules test-go check-static
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+## rules: the Prometheus alert rules are valid and pass their unit tests
+rules: deps
+	promtool check rules alerts/prometheus-rules.yml
+	promtool test rules alerts/prometheus-rules.test.yml
+
 test-go:
-	RAFTDRILL_REQUIRE_TOOLS=1 $(GO) test -race -count=1 -timeout 25m ./...
+	REQUIRE_TEST_TOOLS=1 $(GO) test -race -count=1 -timeout 25m ./...
 
 ## bench: the benchmarks that carry the project's speed and accuracy goals
 bench: bench-accuracy
@@ -49,6 +60,20 @@ bench: bench-accuracy
 ## bench-accuracy: measured election time vs the sandbox's ground truth over 20 drills
 bench-accuracy:
 	$(GO) test -run '^$$' -bench BenchmarkElectionAccuracy -benchtime 1x ./probes
+
+## bench-alerts: kill a majority of sandbox nodes, time the quorum-lost Slack
+## message at default settings (goal: median under 12 s; about 75 s to run)
+bench-alerts:
+	$(GO) test -run '^$$' -bench BenchmarkQuorumLossToSlack -benchtime 1x ./alerts
+
+## bench-compare: the benchmark probe against sarama's kafka-producer-performance
+## and kcat on a `raftdrill sandbox` process, same workload (goal: ratio >= 1.0;
+## docs/benchmark.md). MESSAGES=100000 ROUNDS=5 by default
+bench-compare: build
+	@command -v kcat >/dev/null 2>&1 || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends kcat; }
+	$(GO) build -o bin/kafka-producer-performance github.com/IBM/sarama/tools/kafka-producer-performance
+	$(GO) run ./tools/benchcompare -raftdrill $(BIN) -sarama-perf bin/kafka-producer-performance \
+		-messages $(or $(MESSAGES),100000) -rounds $(or $(ROUNDS),5)
 
 ## check-static: the binary the Dockerfile ships is static and runs as nonroot (uid 65532)
 check-static:

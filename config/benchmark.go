@@ -1,22 +1,197 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+)
 
-// Benchmark is the benchmark probe: the cluster against a single-node
-// baseline.
+// Benchmark modes.
+const (
+	// BenchmarkThroughput produces as fast as the target takes the
+	// messages: it measures capacity, and latency under saturation.
+	BenchmarkThroughput = "throughput"
+	// BenchmarkFixedRate produces at a fixed rate whatever the target
+	// does (open loop) and measures each latency from the message's
+	// intended send time, so a stall shows in the percentiles.
+	BenchmarkFixedRate = "fixed-rate"
+)
+
+// BenchmarkModes are the modes drills.benchmark.mode accepts.
+var BenchmarkModes = []string{BenchmarkThroughput, BenchmarkFixedRate}
+
+// BenchmarkCompressions are the codecs drills.benchmark.producer.compression
+// accepts (sarama's names).
+var BenchmarkCompressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+// Benchmark is the benchmark probe: the same acks=all workload on the
+// cluster and on a single-node baseline, one after the other, compared.
 type Benchmark struct {
 	Schedule string `mapstructure:"schedule"`
+	Mode     string `mapstructure:"mode"`
+	// Messages is how many messages are measured per target.
+	Messages    int `mapstructure:"messages"`
+	MessageSize int `mapstructure:"message_size"`
+	// Rate is the offered load in fixed-rate mode, messages per second.
+	Rate float64 `mapstructure:"rate"`
+	// WarmupMessages are produced and acked before the measurement starts,
+	// so that connection set-up is not counted as latency or throughput.
+	WarmupMessages int `mapstructure:"warmup_messages"`
+	// Topic is created on each target with Partitions partitions (the
+	// cluster's replication factor on the cluster, 1 on the baseline).
+	Topic      string `mapstructure:"topic"`
+	Partitions int32  `mapstructure:"partitions"`
+	// DeleteTopic deletes the topic after each target's measurement, so
+	// that a scheduled benchmark does not fill the cluster (the embedded
+	// sandbox keeps everything in memory).
+	DeleteTopic bool `mapstructure:"delete_topic"`
+	// Timeout bounds each target's produce and consume.
+	Timeout    time.Duration       `mapstructure:"timeout"`
+	Producer   BenchmarkProducer   `mapstructure:"producer"`
+	Baseline   BenchmarkBaseline   `mapstructure:"baseline"`
+	Thresholds BenchmarkThresholds `mapstructure:"thresholds"`
+}
+
+// BenchmarkProducer configures sarama's async producer (the JVM producer's
+// batch.size, linger.ms and max.in.flight.requests.per.connection).
+type BenchmarkProducer struct {
+	// FlushBytes and FlushMessages send a batch once it is that large;
+	// FlushFrequency sends it after that long at the latest (linger);
+	// FlushMaxMessages caps the messages in one request (0: no cap).
+	// All zero: a batch goes as soon as a request slot is free.
+	FlushBytes       int           `mapstructure:"flush_bytes"`
+	FlushMessages    int           `mapstructure:"flush_messages"`
+	FlushFrequency   time.Duration `mapstructure:"flush_frequency"`
+	FlushMaxMessages int           `mapstructure:"flush_max_messages"`
+	// MaxInFlight is the number of unanswered requests per connection.
+	MaxInFlight int    `mapstructure:"max_in_flight"`
+	Compression string `mapstructure:"compression"`
+}
+
+// BenchmarkBaseline is the single-node, non-replicated target.
+type BenchmarkBaseline struct {
+	// Address is host:port of a single-node server. Empty: with the
+	// embedded sandbox the drill starts a 1-node sandbox as the baseline;
+	// otherwise the benchmark measures the cluster alone.
+	Address string `mapstructure:"address"`
+}
+
+// BenchmarkThresholds are the pass criteria; defaults are the guide's.
+type BenchmarkThresholds struct {
+	// MinThroughputRatio: the cluster's produce throughput over the
+	// baseline's must be at least this.
+	MinThroughputRatio float64 `mapstructure:"min_throughput_ratio"`
+	// MaxLatencyP99Ratio: the cluster's p99 over the baseline's must be
+	// below this.
+	MaxLatencyP99Ratio float64 `mapstructure:"max_latency_p99_ratio"`
+	// MaxErrors: failed sends, consume errors, lost, duplicated and
+	// corrupted messages, on both targets.
+	MaxErrors int `mapstructure:"max_errors"`
 }
 
 func defaultBenchmark() Benchmark {
-	return Benchmark{Schedule: "off"}
+	return Benchmark{
+		Schedule:       "off",
+		Mode:           BenchmarkThroughput,
+		Messages:       10000,
+		MessageSize:    1024,
+		Rate:           1000,
+		WarmupMessages: 100,
+		Topic:          "raftdrill-benchmark",
+		Partitions:     3,
+		DeleteTopic:    true,
+		Timeout:        5 * time.Minute,
+		Producer: BenchmarkProducer{
+			// Tuned with `make bench-compare` (docs/benchmark.md): batches
+			// of up to 256 KiB keep the requests per message, and so the
+			// server's cost per message, low; a 1 ms linger keeps the
+			// batching delay small next to the latencies measured.
+			FlushBytes:     256 << 10,
+			FlushFrequency: time.Millisecond,
+			MaxInFlight:    5,
+			Compression:    "none",
+		},
+		Thresholds: BenchmarkThresholds{
+			MinThroughputRatio: 0.5,
+			MaxLatencyP99Ratio: 3,
+			MaxErrors:          0,
+		},
+	}
 }
 
 // validateBenchmark checks drills.benchmark.*.
 func (c *Config) validateBenchmark() Problems {
 	var ps Problems
-	validSchedule("drills.benchmark.schedule", c.Drills.Benchmark.Schedule, func(key, format string, args ...any) {
+	add := func(key, format string, args ...any) {
 		ps = append(ps, Problem{key, fmt.Sprintf(format, args...)})
-	})
+	}
+	const k = "drills.benchmark."
+	b := c.Drills.Benchmark
+	validSchedule(k+"schedule", b.Schedule, add)
+	if !slices.Contains(BenchmarkModes, b.Mode) {
+		add(k+"mode", "must be one of %s", strings.Join(BenchmarkModes, ", "))
+	}
+	if b.Messages < 1 {
+		add(k+"messages", "must be >= 1")
+	}
+	if b.MessageSize < 64 || b.MessageSize > 1<<20 {
+		add(k+"message_size", "must be between 64 and 1048576 bytes")
+	}
+	if b.Mode == BenchmarkFixedRate && b.Rate <= 0 {
+		add(k+"rate", "must be > 0 in fixed-rate mode")
+	}
+	if b.WarmupMessages < 0 {
+		add(k+"warmup_messages", "must be >= 0")
+	}
+	switch {
+	case b.Topic == "":
+		add(k+"topic", "must not be empty")
+	case b.Topic == c.Cluster.Topic.Name:
+		add(k+"topic", "must differ from cluster.topic.name (the benchmark deletes its topic after each run)")
+	}
+	if b.Partitions < 1 {
+		add(k+"partitions", "must be >= 1")
+	}
+	if b.Timeout <= 0 {
+		add(k+"timeout", "must be > 0")
+	}
+	p := b.Producer
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"flush_bytes", p.FlushBytes}, {"flush_messages", p.FlushMessages}, {"flush_max_messages", p.FlushMaxMessages}} {
+		if f.v < 0 {
+			add(k+"producer."+f.key, "must be >= 0")
+		}
+	}
+	switch {
+	case p.FlushFrequency < 0:
+		add(k+"producer.flush_frequency", "must be >= 0")
+	case p.FlushFrequency == 0 && (p.FlushBytes > 0 || p.FlushMessages > 0):
+		add(k+"producer.flush_frequency", "must be > 0 when flush_bytes or flush_messages is set, or a partial batch waits for ever")
+	}
+	if p.MaxInFlight < 1 {
+		add(k+"producer.max_in_flight", "must be >= 1")
+	}
+	if !slices.Contains(BenchmarkCompressions, p.Compression) {
+		add(k+"producer.compression", "must be one of %s", strings.Join(BenchmarkCompressions, ", "))
+	}
+	if a := b.Baseline.Address; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			add(k+"baseline.address", "must be host:port: %v", err)
+		}
+	}
+	th := b.Thresholds
+	if th.MinThroughputRatio <= 0 {
+		add(k+"thresholds.min_throughput_ratio", "must be > 0")
+	}
+	if th.MaxLatencyP99Ratio <= 0 {
+		add(k+"thresholds.max_latency_p99_ratio", "must be > 0")
+	}
+	if th.MaxErrors < 0 {
+		add(k+"thresholds.max_errors", "must be >= 0")
+	}
 	return ps
 }

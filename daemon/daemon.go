@@ -245,6 +245,7 @@ func applyResult(r *Run, res probes.Result, finished time.Time) {
 	r.Criteria = res.Criteria
 	r.Anomalies = res.Anomalies
 	r.Events = res.Events
+	r.Steps = res.Steps
 	r.Error = res.Error
 }
 

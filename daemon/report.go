@@ -12,9 +12,11 @@ import (
 // measurementOrder puts the figures people look for first; others follow
 // alphabetically.
 var measurementOrder = []string{
-	"election_seconds", "failover_seconds", "success_ratio",
+	"election_seconds", "failover_seconds", "recovery_seconds", "success_ratio",
+	"acked_recovered_ratio", "sent_recovered_ratio", "nodes_recovered",
 	"messages_sent", "messages_acked", "messages_failed", "messages_indeterminate",
 	"messages_consumed", "messages_lost", "messages_duplicated", "messages_corrupted",
+	"messages_indeterminate_visible",
 }
 
 // WriteReport renders a run for people, in the spirit of the verification
@@ -28,6 +30,7 @@ func WriteReport(w io.Writer, r Run) {
 		fmt.Fprintf(w, ", took %.1fs", r.FinishedAt.Sub(r.StartedAt).Seconds())
 	}
 	fmt.Fprintln(w)
+	writeSteps(w, r)
 
 	if len(r.Events) > 0 {
 		fmt.Fprintln(w, "\nTIMELINE")
@@ -40,12 +43,16 @@ func WriteReport(w io.Writer, r Run) {
 		}
 	}
 
-	if len(r.Measures) > 0 {
+	used := writeBenchmark(w, r) // the benchmark's figures, side by side
+	if len(r.Measures) > len(used) {
 		fmt.Fprintln(w, "\nRESULTS")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		seen := map[string]bool{}
+		for k := range used {
+			seen[k] = true
+		}
 		for _, k := range measurementOrder {
-			if v, ok := r.Measures[k]; ok {
+			if v, ok := r.Measures[k]; ok && !seen[k] {
 				fmt.Fprintf(tw, "  %s:\t%s\n", label(k), formatValue(k, v))
 				seen[k] = true
 			}
@@ -89,6 +96,10 @@ func WriteReport(w io.Writer, r Run) {
 		for _, a := range r.Anomalies {
 			var ex []string
 			for _, e := range a.Examples {
+				if e.Offset == -1 && e.Seq == -1 { // a leadership anomaly: no message to point at
+					ex = append(ex, fmt.Sprintf("%d/-/-", e.Partition))
+					continue
+				}
 				ex = append(ex, fmt.Sprintf("%d/%d/%d", e.Partition, e.Offset, e.Seq))
 			}
 			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", a.Kind, a.Count, a.Detail, strings.Join(ex, " "))
@@ -100,6 +111,22 @@ func WriteReport(w io.Writer, r Run) {
 		fmt.Fprintf(w, "\nERROR: %s\n", r.Error)
 	}
 	fmt.Fprintf(w, "\n%s drill %s\n", r.Drill, strings.ToUpper(r.Status))
+}
+
+// writeSteps prints a staged drill's steps as the verification guide's
+// expected output does ("STEP 3: …" then the outcome), one finding per
+// line.
+func writeSteps(w io.Writer, r Run) {
+	for i, s := range r.Steps {
+		fmt.Fprintf(w, "\nSTEP %d: %s (%.3fs)\n", i+1, strings.ReplaceAll(s.Name, "-", " "), s.Seconds)
+		mark := "[" + strings.ToUpper(s.Outcome) + "]"
+		for j, part := range strings.Split(s.Detail, "; ") {
+			if j > 0 {
+				mark = strings.Repeat(" ", len(mark))
+			}
+			fmt.Fprintf(w, "  %s %s\n", mark, part)
+		}
+	}
 }
 
 func label(key string) string {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftdrill/raftdrill/alerts"
 	"github.com/raftdrill/raftdrill/probes"
 )
 
@@ -54,6 +56,9 @@ type Metrics struct {
 	NodeUp               *prometheus.GaugeVec
 	PartitionsLeaderless prometheus.Gauge
 	AlertsSent           *prometheus.CounterVec
+	AlertsQueued         prometheus.Gauge
+	BenchmarkThroughput  *prometheus.GaugeVec
+	BenchmarkLatency     *prometheus.GaugeVec
 }
 
 // Build identifies this binary in raftdrill_build_info.
@@ -144,13 +149,26 @@ func New(reg prometheus.Registerer, build Build, drills []string, criteria map[s
 		}),
 		AlertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "alerts_sent_total",
-			Help: "Alert deliveries by kind and result.",
+			Help: "Alert deliveries by kind and result (sent, retry, failed, dropped, disabled; see docs/alerts.md).",
 		}, []string{"kind", "result"}),
+		AlertsQueued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "alerts_queue_length",
+			Help: "Alert messages waiting for Slack; above 0 for long means Slack is not accepting them.",
+		}),
+		BenchmarkThroughput: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "benchmark_throughput_messages_per_second",
+			Help: "Throughput of the last benchmark run, by target (cluster, baseline) and op (produce, consume).",
+		}, []string{"target", "op"}),
+		BenchmarkLatency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "benchmark_latency_seconds",
+			Help: "Produce latency (send to acks=all ack) quantiles of the last benchmark run, by target; every sample is in raftdrill_produce_latency_seconds.",
+		}, []string{"target", "quantile"}),
 	}
 	reg.MustRegister(m.BuildInfo, m.RunsTotal, m.InProgress, m.Duration, m.LastRun, m.LastSuccess,
 		m.FailoverDuration, m.LastFailover, m.Messages, m.LastSuccessRatio, m.ProduceLatency,
 		m.CriterionPassed, m.ThresholdBreaches, m.Anomalies, m.SkippedRuns,
-		m.QuorumAvailable, m.NodeUp, m.PartitionsLeaderless, m.AlertsSent)
+		m.QuorumAvailable, m.NodeUp, m.PartitionsLeaderless, m.AlertsSent, m.AlertsQueued,
+		m.BenchmarkThroughput, m.BenchmarkLatency)
 
 	m.BuildInfo.WithLabelValues(build.Version, runtime.Version(), build.Commit).Set(1)
 	for _, d := range drills {
@@ -179,8 +197,21 @@ func New(reg prometheus.Registerer, build Build, drills []string, criteria map[s
 		}
 		m.SkippedRuns.WithLabelValues(d)
 	}
+	for _, t := range probes.BenchmarkTargets {
+		for _, op := range probes.BenchmarkOps {
+			m.BenchmarkThroughput.WithLabelValues(t, op)
+		}
+		for _, q := range probes.BenchmarkQuantiles {
+			m.BenchmarkLatency.WithLabelValues(t, q)
+		}
+	}
 	for _, n := range nodes {
 		m.NodeUp.WithLabelValues(NodeLabel(n))
+	}
+	for _, k := range alerts.Kinds {
+		for _, r := range alerts.Results {
+			m.AlertsSent.WithLabelValues(k, r)
+		}
 	}
 	return m
 }
@@ -229,6 +260,14 @@ func (m *Metrics) Record(drill string, started, finished time.Time, r probes.Res
 			m.ThresholdBreaches.WithLabelValues(drill, c.Name).Inc()
 		}
 		m.CriterionPassed.WithLabelValues(drill, c.Name).Set(v)
+	}
+	for _, t := range r.Targets {
+		for op, v := range t.Throughput {
+			m.BenchmarkThroughput.WithLabelValues(t.Target, op).Set(v)
+		}
+		for q, v := range t.Latency {
+			m.BenchmarkLatency.WithLabelValues(t.Target, q).Set(v)
+		}
 	}
 	for _, a := range r.Anomalies {
 		m.Anomalies.WithLabelValues(drill, a.Kind).Add(float64(a.Count))

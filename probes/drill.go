@@ -32,7 +32,9 @@ type Drill interface {
 // Drills is the one list of drills: the daemon, the CLI, the metrics and
 // the trigger endpoint all take their names from it.
 var Drills = map[string]func(*config.Config) Drill{
-	"leader-failover": newLeaderFailover,
+	"leader-failover":  newLeaderFailover,
+	"failure-recovery": newFailureRecovery,
+	"benchmark":        newBenchmark,
 }
 
 // DrillNames returns the names of all drills, sorted.
@@ -104,18 +106,27 @@ type Result struct {
 	Criteria     []Criterion        `json:"criteria"`
 	Anomalies    []Anomaly          `json:"anomalies"`
 	Events       []Event            `json:"events,omitempty"`
-	Error        string             `json:"error,omitempty"`
+	// Steps are the stages of a drill that proceeds in stages
+	// (failure-recovery), each with its timing and outcome.
+	Steps []Step `json:"steps,omitempty"`
+	Error string `json:"error,omitempty"`
 	// Latencies of every acked send, for the produce-latency histogram.
 	Latencies []time.Duration `json:"-"`
+	// Targets are the per-target figures of a drill that measures several
+	// (the benchmark), for the benchmark gauges.
+	Targets []TargetFigures `json:"-"`
 }
 
 // finish sets the status from the error, the criteria and the anomalies.
 func (r *Result) finish() {
 	switch {
+	case len(r.Anomalies) > 0:
+		// What the cluster did wrong outranks what stopped the drill:
+		// a run cut short by a cluster that never elected is a failure
+		// of the cluster, not of raftdrill.
+		r.Status = StatusFailed
 	case r.Error != "":
 		r.Status = StatusError
-	case len(r.Anomalies) > 0:
-		r.Status = StatusFailed
 	default:
 		r.Status = StatusPassed
 		for _, c := range r.Criteria {
@@ -133,6 +144,21 @@ func (r *Result) finish() {
 	}
 }
 
+// Step outcomes.
+const (
+	StepPassed = "passed"
+	StepFailed = "failed"
+)
+
+// Step is one stage of a drill, as the run shows it.
+type Step struct {
+	Name      string    `json:"name"`
+	StartedAt time.Time `json:"started_at"`
+	Seconds   float64   `json:"seconds"`
+	Outcome   string    `json:"outcome"` // passed or failed
+	Detail    string    `json:"detail,omitempty"`
+}
+
 func (r *Result) event(what string, node int32, format string, args ...any) {
 	r.Events = append(r.Events, Event{At: time.Now(), What: what, Node: node, Detail: fmt.Sprintf(format, args...)})
 }
@@ -144,6 +170,9 @@ type restorer struct {
 	env    Env
 	killed []int32
 	res    *Result
+	// watch, when set, learns of every kill and restart, so it knows which
+	// nodes are down and when a majority was.
+	watch *leaderWatch
 }
 
 func (rs *restorer) kill(ctx context.Context, id int32) error {
@@ -151,6 +180,7 @@ func (rs *restorer) kill(ctx context.Context, id int32) error {
 		return fmt.Errorf("kill node %d: %w", id, err)
 	}
 	rs.killed = append(rs.killed, id)
+	rs.watch.nodeDown(id, time.Now())
 	return nil
 }
 
@@ -164,6 +194,7 @@ func (rs *restorer) restore(ctx context.Context, timeout time.Duration, topic st
 	for len(rs.killed) > 0 {
 		id := rs.killed[0]
 		rs.env.progress("restarting node %d", id)
+		began := time.Now()
 		if err := rs.env.Control.Restart(ctx, id); err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("restart node %d: %w", id, err)
@@ -172,6 +203,7 @@ func (rs *restorer) restore(ctx context.Context, timeout time.Duration, topic st
 			return firstErr
 		}
 		rs.killed = rs.killed[1:]
+		rs.watch.nodeUp(id, began, time.Now())
 		rs.res.event("restart", id, "node restarted")
 		if err := rs.env.Client.WaitServing(ctx, id, topic); err != nil && firstErr == nil {
 			firstErr = err

@@ -79,6 +79,11 @@ type Cluster struct {
 	closed   bool
 	timers   map[*time.Timer]struct{}
 	faults   Faults
+
+	lat latency // produce delays and stalls (latency.go); not under mu
+
+	data         *dataFaults        // the data faults' counts and damage (faults_data.go); not under mu
+	timeoutFault *kfake.FaultHandle // timeout_after_append; guarded by ops
 }
 
 type topicState struct {
@@ -121,6 +126,7 @@ func New(opts Options) (*Cluster, error) {
 		topics: map[string]*topicState{},
 		timers: map[*time.Timer]struct{}{},
 		faults: opts.Faults,
+		data:   newDataFaults(),
 	}
 	for i := 0; i < opts.Nodes; i++ {
 		addr := "127.0.0.1:0"
@@ -146,7 +152,9 @@ func New(opts Options) (*Cluster, error) {
 				return nil, errors.New("sandbox: kfake asked for more listeners than nodes")
 			}
 			next++
-			return c.lns[next-1], nil
+			// Every connection goes through the wire tap, which the
+			// data faults use (wiretap.go).
+			return &tapListener{nodeListener: c.lns[next-1], c: c, node: int32(next)}, nil
 		}),
 	)
 	if err != nil {
@@ -155,6 +163,7 @@ func New(opts Options) (*Cluster, error) {
 	}
 	c.kf = kf
 	kf.Control(c.handle)
+	c.armFaults(opts.Faults)
 	return c, nil
 }
 
@@ -284,6 +293,7 @@ func (c *Cluster) Kill(_ context.Context, id int32) error {
 	// Close the socket only after the node is marked down, so a request
 	// that raced in is refused by handle rather than served by a dead node.
 	c.lns[id-1].kill()
+	c.loseOnKill(id, names, nums)
 	c.log.Info("node killed", "node", id, "leaderless_partitions", len(leaderless))
 	c.refreshQuorum()
 	for i, p := range leaderless {

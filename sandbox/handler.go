@@ -15,6 +15,8 @@ import (
 // kfake's, whose idea of each leader moveLeader keeps in step.
 func (c *Cluster) handle(req kmsg.Request) (kmsg.Response, error, bool) {
 	node := c.kf.CurrentNode() + 1
+	// Before the liveness check, so a node killed during the delay refuses.
+	c.delayProduce(node, req)
 	c.mu.RLock()
 	down := c.down[node]
 	c.mu.RUnlock()

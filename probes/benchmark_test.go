@@ -1,0 +1,356 @@
+package probes
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/sandbox"
+)
+
+// benchConfig is the default configuration with a benchmark small enough
+// for the race detector on a small machine.
+func benchConfig() *config.Config {
+	c := shortConfig()
+	b := &c.Drills.Benchmark
+	b.Messages = 3000
+	b.WarmupMessages = 50
+	b.Timeout = time.Minute
+	return c
+}
+
+func criterionByName(t *testing.T, res Result, name string) Criterion {
+	t.Helper()
+	for _, c := range res.Criteria {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no criterion %q in %+v", name, res.Criteria)
+	return Criterion{}
+}
+
+func TestBenchmarkMeasuresClusterAndBaseline(t *testing.T) {
+	cfg := benchConfig()
+	_, env := startSandbox(t, cfg)
+	res := Drills["benchmark"](cfg).Run(context.Background(), env)
+	if res.Error != "" {
+		t.Fatalf("error: %s", res.Error)
+	}
+	m := res.Measurements
+	n := float64(cfg.Drills.Benchmark.Messages)
+	for _, p := range []string{"", "baseline_"} {
+		if m[p+"messages_acked"] != n || m[p+"messages_consumed"] != n || m[p+"errors"] != 0 {
+			t.Errorf("%s: acked %v, read back %v, errors %v of %v", p+"target", m[p+"messages_acked"], m[p+"messages_consumed"], m[p+"errors"], n)
+		}
+		if m[p+"produce_throughput_mps"] <= 0 || m[p+"consume_throughput_mps"] <= 0 {
+			t.Errorf("%s: no throughput: %v", p+"target", m)
+		}
+		lat := []float64{m[p+"latency_p50_seconds"], m[p+"latency_p95_seconds"], m[p+"latency_p99_seconds"], m[p+"latency_p999_seconds"], m[p+"latency_max_seconds"]}
+		for i := 1; i < len(lat); i++ {
+			if lat[0] <= 0 || lat[i] < lat[i-1] {
+				t.Errorf("%s: percentiles not rising: %v", p+"target", lat)
+			}
+		}
+	}
+	if m["nodes"] != 3 || m["baseline_nodes"] != 1 {
+		t.Errorf("nodes: cluster %v, baseline %v", m["nodes"], m["baseline_nodes"])
+	}
+	// The ratios are the figures' own ratios, not some other computation.
+	if got, want := m["produce_throughput_ratio"], m["produce_throughput_mps"]/m["baseline_produce_throughput_mps"]; !near(got, want, 0.01) {
+		t.Errorf("produce_throughput_ratio %v, figures say %v", got, want)
+	}
+	if got, want := m["latency_p99_ratio"], m["latency_p99_seconds"]/m["baseline_latency_p99_seconds"]; !near(got, want, 0.01) {
+		t.Errorf("latency_p99_ratio %v, figures say %v", got, want)
+	}
+	if len(res.Latencies) != int(n) {
+		t.Errorf("%d latencies for the histogram, want the cluster's %v", len(res.Latencies), n)
+	}
+	if len(res.Targets) != 2 || res.Targets[0].Target != "cluster" || res.Targets[1].Target != "baseline" {
+		t.Errorf("targets: %+v", res.Targets)
+	}
+	if _, ok := m["client_cpu_seconds"]; ok {
+		t.Errorf("client CPU reported although the sandbox shares the process")
+	}
+	if got := criterionByName(t, res, critErrors); !got.Passed {
+		t.Errorf("errors criterion: %+v", got)
+	}
+	t.Logf("cluster %.0f msg/s p99 %.2f ms; baseline %.0f msg/s p99 %.2f ms; status %s",
+		m["produce_throughput_mps"], m["latency_p99_seconds"]*1000, m["baseline_produce_throughput_mps"], m["baseline_latency_p99_seconds"]*1000, res.Status)
+}
+
+func near(a, b, rel float64) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	return d <= rel*max(a, b)
+}
+
+// A cluster much slower than its baseline fails the p99 criterion, and
+// only that one: in fixed-rate mode both targets take the offered load, so
+// throughput is equal while every cluster write waits for the delay.
+func TestBenchmarkSlowClusterFailsP99(t *testing.T) {
+	cfg := benchConfig()
+	b := &cfg.Drills.Benchmark
+	b.Mode = config.BenchmarkFixedRate
+	b.Rate = 200
+	b.Messages = 400
+	b.WarmupMessages = 20
+	const delay = 100 * time.Millisecond
+	sb, env := startSandbox(t, cfg)
+	if err := sb.SetProduceDelay(0, delay); err != nil {
+		t.Fatal(err)
+	}
+	res := Drills["benchmark"](cfg).Run(context.Background(), env)
+	if res.Error != "" {
+		t.Fatalf("error: %s", res.Error)
+	}
+	m := res.Measurements
+	if m["latency_p50_seconds"] < delay.Seconds() {
+		t.Fatalf("cluster p50 %v below the injected delay %v: the delay did not apply", m["latency_p50_seconds"], delay)
+	}
+	p99 := criterionByName(t, res, critP99Ratio)
+	if p99.Passed || res.Status != StatusFailed {
+		t.Fatalf("status %s, p99 criterion %+v; cluster p99 %v, baseline p99 %v", res.Status, p99, m["latency_p99_seconds"], m["baseline_latency_p99_seconds"])
+	}
+	if want := m["latency_p99_seconds"] / m["baseline_latency_p99_seconds"]; !near(p99.Value, want, 0.01) {
+		t.Errorf("criterion value %v, figures say %v", p99.Value, want)
+	}
+	if tp := criterionByName(t, res, critThroughputRatio); !tp.Passed {
+		t.Errorf("throughput criterion failed at a fixed rate both targets take: %+v", tp)
+	}
+	if e := criterionByName(t, res, critErrors); !e.Passed {
+		t.Errorf("errors: %+v", e)
+	}
+}
+
+// benchTopic prepares the benchmark topic on env's sandbox and returns a
+// sarama client for it.
+func benchTopic(t testing.TB, env Env, cfg *config.Config) sarama.Client {
+	t.Helper()
+	b := cfg.Drills.Benchmark
+	ctx := context.Background()
+	if err := prepareTopic(ctx, env.Client, b.Topic, b.Partitions, cfg.Cluster.Topic.ReplicationFactor, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := config.ParseKafkaVersion(cfg.Cluster.KafkaVersion)
+	conf, err := benchSaramaConfig(b, v, cfg.Cluster.RequestTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, n := range env.Client.Nodes() {
+		addrs = append(addrs, n.Address)
+	}
+	sc, err := sarama.NewClient(addrs, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	return sc
+}
+
+// stallAt returns a spec that stalls the sandbox for d once message seq has
+// been handed to the producer.
+func stallAt(spec loadSpec, sb *sandbox.Cluster, seq int64, d time.Duration) loadSpec {
+	spec.onSend = func(s int64) {
+		if s == seq {
+			sb.Stall(d)
+		}
+	}
+	return spec
+}
+
+// A 500 ms stall a quarter of the way through a fixed-rate run: measured
+// open loop (each message timed from when it was due) it is in p99,
+// because every message due during the stall waited for it; measured
+// closed loop (one message at a time, timed from its actual send) only one
+// message saw it, so p99 looks healthy and only max betrays it.
+func TestFixedRateOpenLoopShowsStallClosedLoopHidesIt(t *testing.T) {
+	cfg := benchConfig()
+	sb, env := startSandbox(t, cfg)
+	sc := benchTopic(t, env, cfg)
+	const stall = 500 * time.Millisecond
+	base := newBenchmark(cfg).(*benchmark).spec(env.RunID)
+	base.messages, base.warmup, base.rate = 1000, 20, 500
+
+	open, err := produceLoad(context.Background(), sc, stallAt(base, sb, 250, stall))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedSpec := base
+	closedSpec.closedLoop = true
+	closed, err := produceLoad(context.Background(), sc, stallAt(closedSpec, sb, 250, stall))
+	if err != nil {
+		t.Fatal(err)
+	}
+	us := func(d time.Duration) int64 { return d.Microseconds() }
+	t.Logf("open loop:   p50 %d µs p99 %d µs max %d µs", open.hist.ValueAtQuantile(50), open.hist.ValueAtQuantile(99), open.hist.Max())
+	t.Logf("closed loop: p50 %d µs p99 %d µs max %d µs", closed.hist.ValueAtQuantile(50), closed.hist.ValueAtQuantile(99), closed.hist.Max())
+	for name, st := range map[string]*produceStats{"open": open, "closed": closed} {
+		if st.acked != base.messages || st.failed != 0 {
+			t.Fatalf("%s loop: %d acked, %d failed of %d: %v", name, st.acked, st.failed, base.messages, st.errs)
+		}
+		// Both saw the stall: it really happened during each run.
+		if st.hist.Max() < us(stall)*8/10 {
+			t.Fatalf("%s loop: max %d µs, the %v stall was not seen at all", name, st.hist.Max(), stall)
+		}
+	}
+	if p99 := open.hist.ValueAtQuantile(99); p99 < us(stall)/2 {
+		t.Errorf("open loop p99 %d µs hides the %v stall", p99, stall)
+	}
+	if p99 := closed.hist.ValueAtQuantile(99); p99 >= us(stall)/2 {
+		t.Errorf("closed loop p99 %d µs shows the %v stall; the demonstration needs it hidden", p99, stall)
+	}
+}
+
+// The read-back check, on reads made up to hold one of each problem.
+func TestConsumeTallyFindsLostDuplicatedAndCorruptMessages(t *testing.T) {
+	spec := loadSpec{run: "r", partitions: 2, messages: 6}
+	ps := &produceStats{ackedSeq: []bool{true, true, true, true, true, false}}
+	reads := []partRead{
+		{seqs: []int64{0, 2, 2}, offsets: []int64{0, 1, 2}, read: 4, corrupted: []Example{{Partition: 0, Offset: 3, Seq: 4}}},
+		{seqs: []int64{1, 5}, offsets: []int64{0, 1}, read: 2, nerrs: 1, errs: []string{"partition 1: boom"}},
+	}
+	cs := &consumeStats{examples: map[string][]Example{}}
+	cs.tally(spec, ps, reads)
+	// Acked: 0-4. Read intact: 0, 1, 2 (twice) and 5 (never acked, so not
+	// counted as consumed). Seq 4 came back corrupt, seq 3 not at all.
+	type counts struct{ read, consumed, lost, duplicated, corrupted, errors int }
+	got := counts{cs.read, cs.consumed, cs.lost, cs.duplicated, cs.corrupted, cs.errors}
+	if want := (counts{read: 6, consumed: 3, lost: 2, duplicated: 1, corrupted: 1, errors: 1}); got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if ex := cs.examples[KindLostWrite]; len(ex) != 2 || ex[0].Seq != 3 || ex[1].Seq != 4 {
+		t.Errorf("lost examples %+v", ex)
+	}
+	if ex := cs.examples[KindDuplicate]; len(ex) != 1 || ex[0].Seq != 2 || ex[0].Offset != 2 {
+		t.Errorf("duplicate examples %+v", ex)
+	}
+	f := &targetFigures{target: benchTarget{name: "cluster"}, prod: &produceStats{failed: 2}, cons: cs}
+	if f.errors() != 2+1+2+1+1 {
+		t.Errorf("errors() = %d, want failed + consumer errors + lost + duplicated + corrupted", f.errors())
+	}
+	kinds := map[string]int{}
+	for _, a := range f.anomalies() {
+		kinds[a.Kind] = a.Count
+	}
+	if kinds[KindLostWrite] != 2 || kinds[KindDuplicate] != 1 || kinds[KindCorrupt] != 1 {
+		t.Errorf("anomalies %v", kinds)
+	}
+}
+
+func TestMsgEncoderWritesDrillMessages(t *testing.T) {
+	enc := newMsgEncoder(1024)
+	var buf []byte
+	seen := map[string]bool{}
+	for seq := int64(0); seq < 50; seq++ {
+		m := Message{Run: "20260101T000000Z-abcdef", Partition: int32(seq % 3), Seq: seq}
+		v := enc.encode(buf, m)
+		if len(v) != 1024 {
+			t.Fatalf("seq %d: %d bytes", seq, len(v))
+		}
+		got, ok, err := DecodeMessage(v)
+		if err != nil || !ok || got != m {
+			t.Fatalf("seq %d: decoded %+v ok=%v err=%v", seq, got, ok, err)
+		}
+		payload := string(v[len(v)-900:])
+		if seen[payload] {
+			t.Fatalf("seq %d: same payload as an earlier message", seq)
+		}
+		seen[payload] = true
+		v[len(v)-1] ^= 1
+		if _, ok, _ := DecodeMessage(v); ok {
+			t.Fatalf("seq %d: a flipped payload bit passes the checksum", seq)
+		}
+		buf = v
+	}
+	// A header longer than the size wins over the size, as EncodeMessage's.
+	long := enc.encode(nil, Message{Run: strings.Repeat("r", 2000), Seq: 1})
+	if _, ok, err := DecodeMessage(long); err != nil || !ok {
+		t.Fatalf("long header: ok=%v err=%v", ok, err)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	for _, tc := range []struct {
+		stat string
+		want time.Duration
+		ok   bool
+	}{
+		{"42 (kafka) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 30 0 1 2 3\n", 3 * time.Second, true},
+		// A command name with spaces and parentheses.
+		{"7 (my (odd) server) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 1 2 3", 30 * time.Millisecond, true},
+		{"7 (short) R 1 2", 0, false},
+		{"no parens at all", 0, false},
+	} {
+		got, err := parseStatCPU([]byte(tc.stat))
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%q: got %v, %v; want %v ok=%v", tc.stat, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+type selfPID struct{}
+
+func (selfPID) PID(int32) (int, bool) { return os.Getpid(), true }
+
+// The sampler reads the process the controller names: here this test's
+// own, made busy, so its CPU and memory are certainly above zero.
+func TestNodeSamplerReadsTheNodesProcess(t *testing.T) {
+	s := startNodeSampler(selfPID{}, []Node{{ID: 1}}, 10*time.Millisecond)
+	spin(200 * time.Millisecond)
+	u := s.finish()
+	if len(u) != 1 || !u[0].Known || u[0].CPUPercent <= 0 || u[0].RSSBytes <= 0 {
+		t.Fatalf("usage %+v", u)
+	}
+	// Without a process controller nothing is known, and nothing is made up.
+	u = startNodeSampler(nil, []Node{{ID: 1}, {ID: 2}}, 10*time.Millisecond).finish()
+	for _, n := range u {
+		if n.Known || n.CPUPercent != 0 || n.RSSBytes != 0 {
+			t.Fatalf("unknown process reported: %+v", n)
+		}
+	}
+}
+
+// spin keeps one core busy for d of CPU time.
+func spin(d time.Duration) {
+	start := processCPU()
+	x := 0
+	for processCPU()-start < d {
+		for i := 0; i < 1e5; i++ {
+			x += i
+		}
+	}
+	_ = x
+}
+
+// BenchmarkProduceLoad measures the load generator against the in-process
+// sandbox: msg/s and this process's CPU per 100,000 messages (which here
+// includes the sandbox's own work). The goal that matters, against sarama's
+// and librdkafka's tools on a sandbox in its own process, is `make
+// bench-compare`'s: a ratio of at least 1.0.
+func BenchmarkProduceLoad(b *testing.B) {
+	cfg := config.Default()
+	cfg.Sandbox.Nodes = 3
+	_, env := startSandbox(b, &cfg)
+	sc := benchTopic(b, env, &cfg)
+	spec := newBenchmark(&cfg).(*benchmark).spec("bench")
+	spec.messages = 100000
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st, err := produceLoad(context.Background(), sc, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(st.acked)/st.seconds(), "msg/s")
+		b.ReportMetric(st.clientCPU.Seconds()*100000/float64(st.sent), "cpu-s/100k")
+		b.ReportMetric(float64(st.hist.ValueAtQuantile(99))/1000, "p99-ms")
+	}
+}
