@@ -10,9 +10,9 @@ import (
 	"github.com/raftdrill/raftdrill/sandbox"
 )
 
-// testLog is quiet unless RAFTDRILL_TEST_LOG is set.
+// testLog is quiet unless TEST_LOG is set.
 func testLog() *slog.Logger {
-	if os.Getenv("RAFTDRILL_TEST_LOG") != "" {
+	if os.Getenv("TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
