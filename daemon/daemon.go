@@ -207,7 +207,7 @@ func (d *Daemon) Trigger(name, trigger string) (Run, error) {
 	now := time.Now()
 	r := &Run{ID: NewRunID(now), Drill: name, Trigger: trigger, Status: probes.StatusRunning, StartedAt: now,
 		Measures: map[string]float64{}, Criteria: []probes.Criterion{}, Anomalies: []probes.Anomaly{}}
-	err := d.runner.start(r, func(ctx context.Context, r *Run) { d.execute(ctx, dr, r) })
+	err := d.runner.start(r, d.store.add, func(ctx context.Context, r *Run) { d.execute(ctx, dr, r) })
 	if err != nil {
 		return Run{}, err
 	}
@@ -216,7 +216,6 @@ func (d *Daemon) Trigger(name, trigger string) (Run, error) {
 
 func (d *Daemon) execute(ctx context.Context, dr probes.Drill, r *Run) {
 	log := d.log.With("drill", r.Drill, "run", r.ID)
-	d.store.add(r)
 	d.metrics.Started(r.Drill)
 	d.each(func(o Observer) { o.RunStarted(*r) })
 	log.Info("drill started", "trigger", r.Trigger)

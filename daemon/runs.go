@@ -109,19 +109,24 @@ type runner struct {
 	ctx     context.Context // cancelled at shutdown
 }
 
-// start begins a run of drill in the background unless one is running. exec
-// does the work and must return when its context is cancelled.
-func (rn *runner) start(r *Run, exec func(ctx context.Context, r *Run)) error {
+// start begins a run of drill in the background unless one is running.
+// begin runs before start returns (so the run is visible to whoever asked
+// for it at once); exec does the work and must return when its context is
+// cancelled.
+func (rn *runner) start(r *Run, begin func(r *Run), exec func(ctx context.Context, r *Run)) error {
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
-	if rn.current != nil {
-		return ErrBusy{Running: *rn.current}
+	if c := rn.current; c != nil {
+		// Only the fields fixed at creation: the run store updates the
+		// rest under its own lock.
+		return ErrBusy{Running: Run{ID: c.ID, Drill: c.Drill, Trigger: c.Trigger, StartedAt: c.StartedAt}}
 	}
 	if rn.ctx.Err() != nil {
 		return errors.New("shutting down")
 	}
 	ctx, cancel := context.WithCancel(rn.ctx)
 	rn.current, rn.cancel = r, cancel
+	begin(r)
 	rn.wg.Add(1)
 	go func() {
 		defer rn.wg.Done()
