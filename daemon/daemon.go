@@ -255,7 +255,7 @@ func RunOnce(ctx context.Context, cfg *config.Config, cl *Cluster, name string, 
 		return Run{}, fmt.Errorf("unknown drill %q", name)
 	}
 	now := time.Now()
-	r := Run{ID: NewRunID(now), Drill: name, Trigger: TriggerAPI, StartedAt: now}
+	r := Run{ID: NewRunID(now), Drill: name, Trigger: TriggerCLI, StartedAt: now}
 	res := mk(cfg).Run(ctx, probes.Env{RunID: r.ID, Client: cl.Client, Control: cl.Control, Config: cfg, Log: log, Progress: progress})
 	applyResult(&r, res, time.Now())
 	return r, nil

@@ -16,7 +16,7 @@ import (
 type Run struct {
 	ID         string             `json:"id"`
 	Drill      string             `json:"drill"`
-	Trigger    string             `json:"trigger"` // schedule or api
+	Trigger    string             `json:"trigger"` // schedule, api or cli
 	Status     string             `json:"status"`
 	StartedAt  time.Time          `json:"started_at"`
 	FinishedAt *time.Time         `json:"finished_at"`
@@ -32,6 +32,7 @@ type Run struct {
 const (
 	TriggerSchedule = "schedule"
 	TriggerAPI      = "api"
+	TriggerCLI      = "cli" // raftdrill run
 )
 
 // NewRunID returns a sortable, unique run id: UTC start time plus entropy.
