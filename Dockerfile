@@ -18,9 +18,10 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/raftdrill /usr/local/bin/raftdrill
 USER nonroot:nonroot
 EXPOSE 9479
-# Mount the config (and any *_file secrets) under /etc/raftdrill. With no
-# config file the daemon drills its embedded sandbox, which is only useful
-# for a first look; remember server.listen must not be loopback in a
-# container, which disables POST /trigger unless server.auth_token_file is set.
+# Mount a config at /etc/raftdrill/raftdrill.yaml (and any *_file secrets
+# beside it); examples/container.yaml is a start. Its server.listen must be
+# 0.0.0.0:9479, since loopback is unreachable from outside the container,
+# and POST /trigger stays disabled there unless server.auth_token_file is
+# set. Without a mounted config the daemon refuses to start (exit 2).
 ENTRYPOINT ["/usr/local/bin/raftdrill"]
 CMD ["serve", "--config", "/etc/raftdrill/raftdrill.yaml"]

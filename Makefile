@@ -80,8 +80,8 @@ bench-compare: build
 check-static:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/raftdrill-static .
 	@if ldd bin/raftdrill-static >/dev/null 2>&1; then echo "bin/raftdrill-static is dynamically linked"; exit 1; fi
-	setpriv --reuid=65532 --regid=65532 --clear-groups bin/raftdrill-static version
-	setpriv --reuid=65532 --regid=65532 --clear-groups bin/raftdrill-static config check --config examples/sandbox.yaml
+	$(SUDO) setpriv --reuid=65532 --regid=65532 --clear-groups bin/raftdrill-static version
+	$(SUDO) setpriv --reuid=65532 --regid=65532 --clear-groups bin/raftdrill-static config check --config examples/container.yaml
 
 clean:
 	rm -rf bin artifacts

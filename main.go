@@ -135,6 +135,7 @@ func serveCmd() *cobra.Command {
 				return exitError{exitCannotRun, err}
 			}
 			if err := wireServe(cmd.Context(), cfg, d, log); err != nil {
+				d.Close()
 				return exitError{exitCannotRun, err}
 			}
 			if err := d.Serve(cmd.Context()); err != nil {
@@ -224,6 +225,12 @@ func sandboxCmd() *cobra.Command {
 		Short: "Run a sandbox cluster as its own process, with the control API",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if nodes < 1 || nodes > 9 {
+				return exitError{exitCannotRun, fmt.Errorf("--nodes %d: must be between 1 and 9", nodes)}
+			}
+			if electMin <= 0 || electMax < electMin {
+				return exitError{exitCannotRun, fmt.Errorf("--election-timeout-min %s, --election-timeout-max %s: need 0 < min <= max", electMin, electMax)}
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			sb, err := sandbox.New(sandbox.Options{
 				Nodes: nodes, KafkaBasePort: basePort,

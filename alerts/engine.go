@@ -118,15 +118,16 @@ func (e *Engine) Observe(o probes.QuorumObservation) {
 // hears of it at once, before the drill can kill anything.
 func (e *Engine) RunStarted(r Run) { e.plan.Begin(r.ID, r.Drill) }
 
-// RunFinished is called by the daemon when a drill ends. It never blocks
-// the drill's goroutine: if the engine is far behind (it never should be)
-// the run is logged and not alerted on.
+// RunFinished is called by the daemon when a drill ends. A finished run
+// may carry a data anomaly, the most urgent page of all, so it waits for
+// the engine (which only ever falls behind by a tick) rather than drop it;
+// only an engine that has stopped loses it.
 func (e *Engine) RunFinished(r Run) {
 	e.plan.End(r.ID, orNow(r.FinishedAt))
 	select {
 	case e.runs <- r:
-	default:
-		e.log.Error("alert engine behind; run not evaluated", "run", r.ID, "drill", r.Drill, "status", r.Status)
+	case <-e.done:
+		e.log.Error("alert engine stopped; run not evaluated", "run", r.ID, "drill", r.Drill, "status", r.Status)
 	}
 }
 

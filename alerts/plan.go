@@ -182,6 +182,15 @@ func (c plannedControl) Restart(ctx context.Context, id int32) error {
 
 func (c plannedControl) Up(ctx context.Context, id int32) (bool, error) { return c.inner.Up(ctx, id) }
 
+// PID passes through the process controller's answer, so the benchmark
+// can read a node's CPU and RSS through the wrapper.
+func (c plannedControl) PID(id int32) (int, bool) {
+	if ps, ok := c.inner.(interface{ PID(int32) (int, bool) }); ok {
+		return ps.PID(id)
+	}
+	return 0, false
+}
+
 func minTime(a, b time.Time) time.Time {
 	if a.Before(b) {
 		return a

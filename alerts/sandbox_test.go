@@ -34,14 +34,14 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// fastConfig probes every 400 ms: a quorum loss pages within a second or
-// so, while one check still has 350 ms to answer on a busy machine.
+// fastConfig probes every 800 ms: a quorum loss pages within two seconds or
+// so, while one check still has 700 ms to answer on a busy machine (-race).
 func fastConfig() *config.Config {
 	cfg := config.Default()
 	cfg.Sandbox.ElectionTimeoutMin = 100 * time.Millisecond
 	cfg.Sandbox.ElectionTimeoutMax = 200 * time.Millisecond
-	cfg.Probes.Quorum.Interval = 400 * time.Millisecond
-	cfg.Probes.Quorum.Timeout = 350 * time.Millisecond
+	cfg.Probes.Quorum.Interval = 800 * time.Millisecond
+	cfg.Probes.Quorum.Timeout = 700 * time.Millisecond
 	cfg.Alerts.RetryBackoff = 20 * time.Millisecond
 	cfg.Alerts.RetryBackoffMax = 200 * time.Millisecond
 	return &cfg

@@ -184,7 +184,8 @@ func Default() Config {
 }
 
 // UsesSandbox reports whether the embedded sandbox cluster is to be started:
-// no nodes are configured and no separate sandbox is named.
+// no nodes are configured. (A separate sandbox is drilled through its nodes
+// and cluster.controller.sandbox_url, so it has nodes.)
 func (c *Config) UsesSandbox() bool {
 	return len(c.Cluster.Nodes) == 0
 }

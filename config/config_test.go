@@ -90,7 +90,7 @@ func TestUnreadableFile(t *testing.T) {
 }
 
 func TestFullExampleIsValid(t *testing.T) {
-	for _, f := range []string{"../examples/sandbox.yaml", "../examples/process.yaml", "../examples/exec.yaml"} {
+	for _, f := range []string{"../examples/sandbox.yaml", "../examples/process.yaml", "../examples/exec.yaml", "../examples/container.yaml"} {
 		if _, err := os.Stat(f); err != nil {
 			t.Fatalf("example missing: %v", err)
 		}

@@ -189,7 +189,18 @@ func walk(v reflect.Value, prefix string, out map[string]any) {
 // durationHook parses durations with an error that shows the bad value and
 // the expected form (mapstructure's own says only "invalid duration").
 func durationHook(from, to reflect.Type, data any) (any, error) {
-	if to != reflect.TypeOf(time.Duration(0)) || from.Kind() != reflect.String {
+	durationType := reflect.TypeOf(time.Duration(0))
+	if to != durationType || from == durationType {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.String:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		// A bare 10 would otherwise mean 10 nanoseconds.
+		return nil, fmt.Errorf("duration %v needs a unit (e.g. %vs or %vms)", data, data, data)
+	default:
 		return data, nil
 	}
 	d, err := time.ParseDuration(data.(string))

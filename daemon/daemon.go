@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,6 +113,20 @@ func (d *Daemon) each(fn func(Observer)) {
 	}
 }
 
+// Close releases what New started (the embedded sandbox, process-controlled
+// nodes, the probes) when Serve is not going to run; Serve closes them
+// itself when it returns.
+func (d *Daemon) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if d.listener != nil {
+		d.listener.Close()
+	}
+	if err := d.cluster.Close(ctx); err != nil {
+		d.log.Error("closing the cluster connection", "err", err)
+	}
+}
+
 // Listen binds the HTTP listener (separately from Serve, so a caller that
 // asked for port 0 can learn the address).
 func (d *Daemon) Listen() (net.Addr, error) {
@@ -130,6 +145,7 @@ func (d *Daemon) Listen() (net.Addr, error) {
 func (d *Daemon) Serve(ctx context.Context) error {
 	if d.listener == nil {
 		if _, err := d.Listen(); err != nil {
+			d.Close()
 			return err
 		}
 	}
@@ -144,6 +160,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		}
 		if _, err := d.cron.AddFunc(spec, func() { d.scheduled(name) }); err != nil {
 			stopRuns()
+			d.Close()
 			return fmt.Errorf("drills.%s.schedule: %w", name, err)
 		}
 		d.log.Info("drill scheduled", "drill", name, "schedule", spec)
@@ -207,11 +224,12 @@ func (d *Daemon) Trigger(name, trigger string) (Run, error) {
 	now := time.Now()
 	r := &Run{ID: NewRunID(now), Drill: name, Trigger: trigger, Status: probes.StatusRunning, StartedAt: now,
 		Measures: map[string]float64{}, Criteria: []probes.Criterion{}, Anomalies: []probes.Anomaly{}}
+	snapshot := *r // the run's goroutine writes r from the moment it starts
 	err := d.runner.start(r, d.store.add, func(ctx context.Context, r *Run) { d.execute(ctx, dr, r) })
 	if err != nil {
 		return Run{}, err
 	}
-	return *r, nil
+	return snapshot, nil
 }
 
 func (d *Daemon) execute(ctx context.Context, dr probes.Drill, r *Run) {
@@ -219,7 +237,7 @@ func (d *Daemon) execute(ctx context.Context, dr probes.Drill, r *Run) {
 	d.metrics.Started(r.Drill)
 	d.each(func(o Observer) { o.RunStarted(*r) })
 	log.Info("drill started", "trigger", r.Trigger)
-	res := dr.Run(ctx, probes.Env{
+	res := runSafely(ctx, dr, probes.Env{
 		RunID:   r.ID,
 		Client:  d.cluster.Client,
 		Control: d.cluster.Control,
@@ -235,6 +253,20 @@ func (d *Daemon) execute(ctx context.Context, dr probes.Drill, r *Run) {
 	})
 	log.Info("drill finished", "status", res.Status, "error", res.Error, "anomalies", probes.Summary(res.Anomalies))
 	d.each(func(o Observer) { o.RunFinished(out) })
+}
+
+// runSafely turns a panic in a drill into an error result, so the daemon
+// lives on and the metrics say the drill is no longer in progress. The
+// drill's own deferred restore has run by the time the panic reaches here.
+func runSafely(ctx context.Context, dr probes.Drill, env probes.Env) (res probes.Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			env.Log.Error("drill panicked", "panic", p, "stack", string(debug.Stack()))
+			res = probes.Result{Status: probes.StatusError, Error: fmt.Sprintf("drill panicked: %v", p),
+				Measurements: map[string]float64{}, Criteria: []probes.Criterion{}, Anomalies: []probes.Anomaly{}}
+		}
+	}()
+	return dr.Run(ctx, env)
 }
 
 func applyResult(r *Run, res probes.Result, finished time.Time) {

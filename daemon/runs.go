@@ -104,8 +104,6 @@ func (e ErrBusy) Error() string {
 type runner struct {
 	mu      sync.Mutex
 	current *Run
-	cancel  context.CancelFunc
-	done    chan struct{}
 	wg      sync.WaitGroup
 	ctx     context.Context // cancelled at shutdown
 }
@@ -126,7 +124,7 @@ func (rn *runner) start(r *Run, begin func(r *Run), exec func(ctx context.Contex
 		return errors.New("shutting down")
 	}
 	ctx, cancel := context.WithCancel(rn.ctx)
-	rn.current, rn.cancel = r, cancel
+	rn.current = r
 	begin(r)
 	rn.wg.Add(1)
 	go func() {
@@ -134,7 +132,7 @@ func (rn *runner) start(r *Run, begin func(r *Run), exec func(ctx context.Contex
 		defer cancel()
 		exec(ctx, r)
 		rn.mu.Lock()
-		rn.current, rn.cancel = nil, nil
+		rn.current = nil
 		rn.mu.Unlock()
 	}()
 	return nil

@@ -27,9 +27,6 @@ type Client struct {
 	version sarama.KafkaVersion
 	timeout time.Duration
 	log     *slog.Logger
-
-	mu    sync.Mutex
-	conns map[int32]*sarama.Broker
 }
 
 // NewClient returns a client for the given nodes. timeout bounds every
@@ -38,7 +35,7 @@ func NewClient(nodes []Node, version sarama.KafkaVersion, timeout time.Duration,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{nodes: nodes, version: version, timeout: timeout, log: log, conns: map[int32]*sarama.Broker{}}
+	return &Client{nodes: nodes, version: version, timeout: timeout, log: log}
 }
 
 // Nodes returns the configured nodes.
@@ -131,15 +128,9 @@ func (p *conn) close() {
 	}
 }
 
-// Close releases the client's shared connections.
-func (c *Client) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, b := range c.conns {
-		b.Close()
-		delete(c.conns, id)
-	}
-}
+// Close is a no-op kept for symmetry with the callers' defer: every user of
+// the client owns its own connections and closes them itself.
+func (c *Client) Close() {}
 
 // PartitionState is what one node says about one partition.
 type PartitionState struct {

@@ -2,9 +2,11 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/raftdrill/raftdrill/config"
@@ -176,42 +178,56 @@ type restorer struct {
 }
 
 func (rs *restorer) kill(ctx context.Context, id int32) error {
+	// Remembered before the attempt: a kill that worked but reported an
+	// error (a command that timed out after the node died, say) must still
+	// be undone.
+	rs.killed = append(rs.killed, id)
 	if err := rs.env.Control.Kill(ctx, id); err != nil {
 		return fmt.Errorf("kill node %d: %w", id, err)
 	}
-	rs.killed = append(rs.killed, id)
 	rs.watch.nodeDown(id, time.Now())
 	return nil
 }
 
 // restore restarts every node still down, in the order they were killed,
-// and waits until each serves Kafka again. It ignores the drill's context
-// (which may be cancelled) and uses its own deadline.
+// then waits until each serves Kafka again. Every restart is issued before
+// any wait, and a failed restart does not stop the others: with a majority
+// down, one stuck node must not keep the rest down too, and a shutdown that
+// cuts the waiting short has at least issued every restart. It ignores the
+// drill's context (which may be cancelled) and uses its own deadline.
 func (rs *restorer) restore(ctx context.Context, timeout time.Duration, topic string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	var firstErr error
-	for len(rs.killed) > 0 {
-		id := rs.killed[0]
+	var errs []error
+	var restarted, still []int32
+	for _, id := range rs.killed {
+		if up, err := rs.env.Control.Up(ctx, id); err == nil && up {
+			// Back already (a failed kill, or a supervisor such as
+			// systemd's Restart=on-failure brought it back).
+			restarted = append(restarted, id)
+			continue
+		}
 		rs.env.progress("restarting node %d", id)
 		began := time.Now()
 		if err := rs.env.Control.Restart(ctx, id); err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("restart node %d: %w", id, err)
-			}
+			errs = append(errs, fmt.Errorf("restart node %d: %w", id, err))
 			rs.env.Log.Error("restart failed", "node", id, "err", err)
-			return firstErr
+			still = append(still, id)
+			continue
 		}
-		rs.killed = rs.killed[1:]
 		rs.watch.nodeUp(id, began, time.Now())
 		rs.res.event("restart", id, "node restarted")
-		if err := rs.env.Client.WaitServing(ctx, id, topic); err != nil && firstErr == nil {
-			firstErr = err
-		} else if err == nil {
-			rs.res.event("serving", id, "node serves Kafka again")
-		}
+		restarted = append(restarted, id)
 	}
-	return firstErr
+	rs.killed = still
+	for _, id := range restarted {
+		if err := rs.env.Client.WaitServing(ctx, id, topic); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rs.res.event("serving", id, "node serves Kafka again")
+	}
+	return errors.Join(errs...)
 }
 
 // preflight refuses to drill a cluster that is already unhealthy: every
@@ -240,22 +256,35 @@ func preflight(ctx context.Context, env Env) error {
 		h := env.Client.CheckHealth(ctx, topic.Name, topic.Partitions)
 		probs := h.Problems()
 		if len(probs) == 0 {
-			return nil
+			probs = append(quorumProblems(h.Views, topic.Partitions), idProblems(h.Views, env.Client.Nodes())...)
+			if len(probs) == 0 {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) || len(h.Unreachable) > 0 || ctx.Err() != nil {
-			return fmt.Errorf("cluster unhealthy before drill: %s", joinProblems(probs))
+			return fmt.Errorf("cluster unhealthy before drill: %s", strings.Join(probs, "; "))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-func joinProblems(ps []string) string {
-	out := ""
-	for i, p := range ps {
-		if i > 0 {
-			out += "; "
+func joinProblems(ps []string) string { return strings.Join(ps, "; ") }
+
+// idProblems finds configured node ids that the cluster gives to another
+// address: with ids swapped in the config, a drill would kill a different
+// machine than the leader it chose.
+func idProblems(views []View, nodes []Node) []string {
+	var out []string
+	seen := map[int32]bool{}
+	for _, v := range views {
+		for _, n := range nodes {
+			for id, addr := range v.Brokers {
+				if addr == n.Address && id != n.ID && !seen[n.ID] {
+					seen[n.ID] = true
+					out = append(out, fmt.Sprintf("cluster.nodes: node %d's address %s is broker %d's", n.ID, n.Address, id))
+				}
+			}
 		}
-		out += p
 	}
 	return out
 }

@@ -39,6 +39,10 @@ func (d *leaderFailover) Run(ctx context.Context, env Env) (res Result) {
 		res.Error = err.Error()
 		return res
 	}
+	if n := len(replicaSets(env.Client.Views(ctx, topic.Name))[lf.TargetPartition]); n < 3 {
+		res.Error = fmt.Sprintf("cluster unfit for this drill: partition %d has %d replicas; it needs at least 3, so that losing its leader leaves a majority", lf.TargetPartition, n)
+		return res
+	}
 	// The leader watch runs for the rest of the drill, through the kill,
 	// the election and the restore.
 	watch := newLeaderWatch(env.Client, topic.Name, replicaSets(env.Client.Views(ctx, topic.Name)),
@@ -147,7 +151,9 @@ func (d *leaderFailover) Run(ctx context.Context, env Env) (res Result) {
 
 	failover := -1.0
 	for _, s := range sends[lf.TargetPartition] {
-		if s.Outcome == Acked && s.Start.After(killAt) {
+		// Only an ack from another node proves a new leader: a slow kill
+		// (ssh, systemctl) leaves the old one acking for a while.
+		if s.Outcome == Acked && s.Start.After(killAt) && s.Node != killed {
 			failover = s.Done().Sub(killAt).Seconds()
 			res.Events = append(res.Events, Event{At: s.Done(), What: "first-ack", Node: s.Node,
 				Detail: fmt.Sprintf("first acked write to partition %d after the kill (offset %d)", lf.TargetPartition, s.Offset)})
@@ -213,6 +219,9 @@ func (d *leaderFailover) killAndWatch(ctx context.Context, env Env, rs *restorer
 	if err := rs.kill(context.WithoutCancel(ctx), killed); err != nil {
 		return killed, killAt, electedAt, -1, err
 	}
+	// How long the controller took to kill, timed from the same instant
+	// as election_seconds: a slow kill inflates both.
+	res.Measurements["kill_seconds"] = roundMs(time.Since(killAt).Seconds())
 	res.Events = append(res.Events, Event{At: killAt, What: "kill", Node: killed, Detail: fmt.Sprintf("killed the leader of partition %d", lf.TargetPartition)})
 
 	var live []int32

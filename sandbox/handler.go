@@ -73,7 +73,7 @@ func (c *Cluster) metadata(node int32, req *kmsg.MetadataRequest) *kmsg.Metadata
 		for n, p := range t.parts {
 			rp := kmsg.NewMetadataResponseTopicPartition()
 			rp.Partition = int32(n)
-			leader := metadataLeader(c.faults, node, p.leader, c.lastLeader(t.name, int32(n)))
+			leader := metadataLeader(c.faults, node, p.leader, p.last)
 			rp.Leader = leader
 			rp.LeaderEpoch = p.epoch
 			if leader == -1 {
@@ -118,18 +118,6 @@ func (c *Cluster) metadata(node int32, req *kmsg.MetadataRequest) *kmsg.Metadata
 		addTopic(t)
 	}
 	return resp
-}
-
-// lastLeader is the node that led the partition before it went leaderless,
-// from the timeline. Callers hold mu.
-func (c *Cluster) lastLeader(topic string, n int32) int32 {
-	for i := len(c.timeline) - 1; i >= 0; i-- {
-		e := c.timeline[i]
-		if e.Topic == topic && e.Partition != nil && *e.Partition == n && (e.Kind == EventLeaderless || e.Kind == EventElected) {
-			return e.Node
-		}
-	}
-	return -1
 }
 
 func (c *Cluster) eachTopic(fn func(*topicState)) {
