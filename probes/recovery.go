@@ -68,6 +68,7 @@ type stepFunc func(ctx context.Context) (detail string, passed bool, err error)
 
 // recoveryRun is one run of the drill and everything it learns on the way.
 type recoveryRun struct {
+	from     map[int32]int64 // each partition's end before the drill wrote
 	fr       config.FailureRecovery
 	topic    config.Topic
 	env      Env
@@ -175,6 +176,7 @@ func (r *recoveryRun) preflight(ctx context.Context) (string, bool, error) {
 	}
 	views := r.env.Client.Views(ctx, r.topic.Name)
 	r.replicas = replicaSets(views)
+	r.from = r.env.Client.EndOffsets(ctx, r.topic.Name, r.topic.Partitions)
 	if n := len(r.replicas[r.fr.TargetPartition]); n < 3 {
 		return "", false, fmt.Errorf("cluster unfit for this drill: partition %d has %d replicas; it needs at least 3, so that losing its leader leaves a majority", r.fr.TargetPartition, n)
 	}
@@ -328,7 +330,7 @@ func (r *recoveryRun) recovery(ctx context.Context) (string, bool, error) {
 }
 
 func (r *recoveryRun) readBack(ctx context.Context) (string, bool, error) {
-	reads, errs := readThroughEveryNode(ctx, r.env, r.topic.Name, r.topic.Partitions)
+	reads, errs := readThroughEveryNode(ctx, r.env, r.topic.Name, r.topic.Partitions, r.from)
 	r.reads = reads
 	cmp := compareViews(reads, r.env.RunID)
 	var parts []string
@@ -647,7 +649,7 @@ func (r *recoveryRun) countServing(ctx context.Context) int {
 // readThroughEveryNode reads every partition from its start through each
 // node in turn (follower fetching lets every replica serve), so that the
 // checker can compare what each node holds. Nodes are read concurrently.
-func readThroughEveryNode(ctx context.Context, env Env, topic string, partitions int32) (map[int32]map[int32][]Record, map[int32]error) {
+func readThroughEveryNode(ctx context.Context, env Env, topic string, partitions int32, from map[int32]int64) (map[int32]map[int32][]Record, map[int32]error) {
 	nodes := env.Client.Nodes()
 	views := make([]map[int32][]Record, len(nodes))
 	errs := make([]error, len(nodes))
@@ -658,7 +660,7 @@ func readThroughEveryNode(ctx context.Context, env Env, topic string, partitions
 			defer wg.Done()
 			views[i] = map[int32][]Record{}
 			for p := int32(0); p < partitions; p++ {
-				recs, err := env.Client.ReadPartition(ctx, n.ID, topic, p)
+				recs, err := env.Client.ReadPartition(ctx, n.ID, topic, p, from[p])
 				if err != nil {
 					errs[i] = err
 					return

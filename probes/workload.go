@@ -185,10 +185,11 @@ func (c *Client) fetchVersion() int16 {
 	}
 }
 
-// ReadPartition reads a partition from its log start to its high watermark
+// ReadPartition reads a partition from offset from (or its log start, if
+// retention removed that) to its high watermark
 // through one node. The sandbox (and Kafka with follower fetching) lets
 // every replica serve it; a node that refuses says so in the error.
-func (c *Client) ReadPartition(ctx context.Context, via int32, topic string, partition int32) ([]Record, error) {
+func (c *Client) ReadPartition(ctx context.Context, via int32, topic string, partition int32, from int64) ([]Record, error) {
 	p := c.newConn()
 	defer p.close()
 	b, err := p.broker(via)
@@ -196,7 +197,7 @@ func (c *Client) ReadPartition(ctx context.Context, via int32, topic string, par
 		return nil, err
 	}
 	var out []Record
-	offset, hwm := int64(0), int64(-1)
+	offset, hwm := from, int64(-1)
 	empty := 0
 	for hwm < 0 || offset < hwm {
 		if err := ctx.Err(); err != nil {
@@ -218,8 +219,8 @@ func (c *Client) ReadPartition(ctx context.Context, via int32, topic string, par
 		if blk == nil {
 			return out, fmt.Errorf("fetch %s/%d from node %d: partition missing from response", topic, partition, via)
 		}
-		if blk.Err == sarama.ErrOffsetOutOfRange && offset == 0 && blk.LogStartOffset > 0 {
-			offset = blk.LogStartOffset
+		if blk.Err == sarama.ErrOffsetOutOfRange && blk.LogStartOffset > offset {
+			offset = blk.LogStartOffset // retention removed the start
 			continue
 		}
 		if blk.Err != sarama.ErrNoError {
@@ -260,4 +261,36 @@ func (c *Client) ReadPartition(ctx context.Context, via int32, topic string, par
 		}
 	}
 	return out, nil
+}
+
+// EndOffsets returns each partition's high watermark, asked of its leader:
+// where this run's messages will begin. A drill reads back from there, so
+// its read-back does not grow with the topic's history. A partition whose
+// leader cannot say is read from its start (0), which is slower but sound.
+func (c *Client) EndOffsets(ctx context.Context, topic string, partitions int32) map[int32]int64 {
+	out := map[int32]int64{}
+	views := c.Views(ctx, topic)
+	p := c.newConn()
+	defer p.close()
+	for part := int32(0); part < partitions; part++ {
+		leader := currentLeader(views, part)
+		if leader < 0 {
+			continue
+		}
+		b, err := p.broker(leader)
+		if err != nil {
+			continue
+		}
+		req := &sarama.OffsetRequest{Version: 1}
+		req.AddBlock(topic, part, sarama.OffsetNewest, 1)
+		resp, err := b.GetAvailableOffsets(req)
+		if err != nil {
+			p.drop(leader)
+			continue
+		}
+		if blk := resp.GetBlock(topic, part); blk != nil && blk.Err == sarama.ErrNoError && blk.Offset > 0 {
+			out[part] = blk.Offset
+		}
+	}
+	return out
 }

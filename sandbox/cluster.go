@@ -526,7 +526,9 @@ func (c *Cluster) createTopic(name string, partitions int32, rf int16) error {
 	if int(rf) > len(live) {
 		return kerr.InvalidReplicationFactor
 	}
-	if err := c.kf.CreateTopic(name, partitions, nil); err != nil {
+	// An hour of retention bounds the memory of a sandbox left drilling
+	// for days (make run); drills read back only their own run.
+	if err := c.kf.CreateTopic(name, partitions, map[string]string{"retention.ms": "3600000"}); err != nil {
 		return err
 	}
 	info := c.kf.TopicInfo(name)
