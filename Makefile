@@ -69,12 +69,12 @@ bench-alerts:
 
 ## bench-compare: the benchmark probe against sarama's kafka-producer-performance
 ## and kcat on a `raftdrill sandbox` process, same workload (goal: ratio >= 1.0;
-## docs/benchmark.md). MESSAGES=100000 ROUNDS=5 by default
+## docs/benchmark.md). MESSAGES=100000 ROUNDS=15 by default
 bench-compare: build
 	@command -v kcat >/dev/null 2>&1 || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends kcat; }
 	$(GO) build -o bin/kafka-producer-performance github.com/IBM/sarama/tools/kafka-producer-performance
 	$(GO) run ./tools/benchcompare -raftdrill $(BIN) -sarama-perf bin/kafka-producer-performance \
-		-messages $(or $(MESSAGES),100000) -rounds $(or $(ROUNDS),5)
+		-messages $(or $(MESSAGES),100000) -rounds $(or $(ROUNDS),15)
 
 ## check-static: the binary the Dockerfile ships is static and runs as nonroot (uid 65532)
 check-static:

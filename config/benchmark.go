@@ -22,6 +22,21 @@ const (
 // BenchmarkModes are the modes drills.benchmark.mode accepts.
 var BenchmarkModes = []string{BenchmarkThroughput, BenchmarkFixedRate}
 
+// Benchmark producers.
+const (
+	// BenchmarkBatchProducer builds one record batch per partition itself
+	// and sends it with sarama's low-level Broker.AsyncProduce: cheap enough
+	// per message that the probe is not the bottleneck of its own
+	// measurement (docs/benchmark.md, `make bench-compare`).
+	BenchmarkBatchProducer = "batch"
+	// BenchmarkAsyncProducer is sarama's AsyncProducer, as applications
+	// use it: a client-realistic figure, at about twice the CPU per message.
+	BenchmarkAsyncProducer = "async"
+)
+
+// BenchmarkProducers are the producers drills.benchmark.producer.type accepts.
+var BenchmarkProducers = []string{BenchmarkBatchProducer, BenchmarkAsyncProducer}
+
 // BenchmarkCompressions are the codecs drills.benchmark.producer.compression
 // accepts (sarama's names).
 var BenchmarkCompressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
@@ -54,13 +69,19 @@ type Benchmark struct {
 	Thresholds BenchmarkThresholds `mapstructure:"thresholds"`
 }
 
-// BenchmarkProducer configures sarama's async producer (the JVM producer's
-// batch.size, linger.ms and max.in.flight.requests.per.connection).
+// BenchmarkProducer chooses the producer and configures its batching (the
+// JVM producer's batch.size, linger.ms and
+// max.in.flight.requests.per.connection), the same for both producers.
 type BenchmarkProducer struct {
+	// Type is BenchmarkBatchProducer (the default) or BenchmarkAsyncProducer.
+	Type string `mapstructure:"type"`
 	// FlushBytes and FlushMessages send a batch once it is that large;
 	// FlushFrequency sends it after that long at the latest (linger);
-	// FlushMaxMessages caps the messages in one request (0: no cap).
-	// All zero: a batch goes as soon as a request slot is free.
+	// FlushMaxMessages caps the messages in one batch (0: no cap).
+	// sarama's async producer counts them per request (all the partitions
+	// a broker leads), the batch producer per partition, as the JVM
+	// producer's batch.size does. All zero (async producer only): a batch
+	// goes as soon as a request slot is free.
 	FlushBytes       int           `mapstructure:"flush_bytes"`
 	FlushMessages    int           `mapstructure:"flush_messages"`
 	FlushFrequency   time.Duration `mapstructure:"flush_frequency"`
@@ -104,6 +125,7 @@ func defaultBenchmark() Benchmark {
 		DeleteTopic:    true,
 		Timeout:        5 * time.Minute,
 		Producer: BenchmarkProducer{
+			Type: BenchmarkBatchProducer,
 			// Tuned with `make bench-compare` (docs/benchmark.md): batches
 			// of up to 256 KiB keep the requests per message, and so the
 			// server's cost per message, low; a 1 ms linger keeps the
@@ -158,6 +180,9 @@ func (c *Config) validateBenchmark() Problems {
 		add(k+"timeout", "must be > 0")
 	}
 	p := b.Producer
+	if !slices.Contains(BenchmarkProducers, p.Type) {
+		add(k+"producer.type", "must be one of %s", strings.Join(BenchmarkProducers, ", "))
+	}
 	for _, f := range []struct {
 		key string
 		v   int
@@ -171,6 +196,10 @@ func (c *Config) validateBenchmark() Problems {
 		add(k+"producer.flush_frequency", "must be >= 0")
 	case p.FlushFrequency == 0 && (p.FlushBytes > 0 || p.FlushMessages > 0):
 		add(k+"producer.flush_frequency", "must be > 0 when flush_bytes or flush_messages is set, or a partial batch waits for ever")
+	case p.FlushFrequency == 0 && p.Type == BenchmarkBatchProducer:
+		// The batch producer sends a batch when it is full or has lingered;
+		// it has no "whenever a request slot is free" of its own.
+		add(k+"producer.flush_frequency", "must be > 0 with the batch producer (how long a batch waits for more messages)")
 	}
 	if p.MaxInFlight < 1 {
 		add(k+"producer.max_in_flight", "must be >= 1")

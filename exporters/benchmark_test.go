@@ -1,47 +1,68 @@
 package exporters
 
 import (
+	"bytes"
+	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
+	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/probes"
 )
 
-func TestBenchmarkGaugesExistFromStartAndFollowTheLastRun(t *testing.T) {
+// benchmarkRun is a finished benchmark run with figures for both targets.
+func benchmarkRun() probes.Result {
+	return probes.Result{
+		Status:    probes.StatusPassed,
+		Latencies: []time.Duration{2 * time.Millisecond, 3 * time.Millisecond},
+		Targets: []probes.TargetFigures{
+			{Target: "cluster", Throughput: map[string]float64{"produce": 3128, "consume": 7234},
+				Latency:      map[string]float64{"0.5": 0.00412, "0.95": 0.01834, "0.99": 0.03245},
+				LatencyCount: 10000, LatencySum: 52.5},
+			{Target: "baseline", Throughput: map[string]float64{"produce": 5234, "consume": 8765},
+				Latency:      map[string]float64{"0.5": 0.00234, "0.95": 0.00891, "0.99": 0.01567},
+				LatencyCount: 9999, LatencySum: 25.25},
+		},
+	}
+}
+
+func TestBenchmarkMetricsExistFromStartAndFollowTheLastRun(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := New(reg, Build{Version: "test"}, []string{"benchmark"}, nil, nil)
 	if n := testutil.CollectAndCount(m.BenchmarkThroughput); n != 4 {
 		t.Errorf("%d throughput series at start-up, want cluster and baseline × produce and consume", n)
 	}
-	if n := testutil.CollectAndCount(m.BenchmarkLatency); n != 6 {
-		t.Errorf("%d latency series at start-up, want cluster and baseline × 0.5, 0.95, 0.99", n)
+	zero := summary{quantiles: map[float64]float64{0.5: 0, 0.95: 0, 0.99: 0}}
+	for _, target := range probes.BenchmarkTargets {
+		if got := benchmarkSummary(t, reg, target); !got.equal(zero) {
+			t.Errorf("%s at start-up: %+v, want every figure at 0", target, got)
+		}
 	}
 
 	now := time.Now()
-	m.Record("benchmark", now.Add(-time.Second), now, probes.Result{
-		Status:    probes.StatusPassed,
-		Latencies: []time.Duration{2 * time.Millisecond, 3 * time.Millisecond},
-		Targets: []probes.TargetFigures{
-			{Target: "cluster", Throughput: map[string]float64{"produce": 3128, "consume": 7234},
-				Latency: map[string]float64{"0.5": 0.00412, "0.95": 0.01834, "0.99": 0.03245}},
-			{Target: "baseline", Throughput: map[string]float64{"produce": 5234, "consume": 8765},
-				Latency: map[string]float64{"0.5": 0.00234, "0.95": 0.00891, "0.99": 0.01567}},
-		},
-	})
+	m.Record("benchmark", now.Add(-time.Second), now, benchmarkRun())
 	for _, c := range []struct {
 		g    prometheus.Gauge
 		want float64
 	}{
 		{m.BenchmarkThroughput.WithLabelValues("cluster", "produce"), 3128},
 		{m.BenchmarkThroughput.WithLabelValues("baseline", "consume"), 8765},
-		{m.BenchmarkLatency.WithLabelValues("cluster", "0.99"), 0.03245},
-		{m.BenchmarkLatency.WithLabelValues("baseline", "0.5"), 0.00234},
 	} {
 		if got := testutil.ToFloat64(c.g); got != c.want {
 			t.Errorf("%s: %v, want %v", c.g.Desc(), got, c.want)
+		}
+	}
+	for target, want := range map[string]summary{
+		"cluster":  {count: 10000, sum: 52.5, quantiles: map[float64]float64{0.5: 0.00412, 0.95: 0.01834, 0.99: 0.03245}},
+		"baseline": {count: 9999, sum: 25.25, quantiles: map[float64]float64{0.5: 0.00234, 0.95: 0.00891, 0.99: 0.01567}},
+	} {
+		if got := benchmarkSummary(t, reg, target); !got.equal(want) {
+			t.Errorf("%s: %+v, want %+v", target, got, want)
 		}
 	}
 	// Every ack latency lands in the cumulative histogram too.
@@ -52,6 +73,93 @@ func TestBenchmarkGaugesExistFromStartAndFollowTheLastRun(t *testing.T) {
 	if err != nil || count != 2 {
 		t.Errorf("produce latency histogram has %d samples (%v), want 2", count, err)
 	}
+}
+
+// summary is one series of a summary metric family.
+type summary struct {
+	count     uint64
+	sum       float64
+	quantiles map[float64]float64
+}
+
+func (s summary) equal(o summary) bool {
+	if s.count != o.count || s.sum != o.sum || len(s.quantiles) != len(o.quantiles) {
+		return false
+	}
+	for q, v := range s.quantiles {
+		if w, ok := o.quantiles[q]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// benchmarkSummary is target's raftdrill_benchmark_latency_seconds, which
+// must be a summary.
+func benchmarkSummary(t *testing.T, reg *prometheus.Registry, target string) summary {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != Namespace+"_benchmark_latency_seconds" {
+			continue
+		}
+		if mf.GetType() != dto.MetricType_SUMMARY {
+			t.Fatalf("%s is a %s, want a summary", mf.GetName(), mf.GetType())
+		}
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetName() != "target" || m.GetLabel()[0].GetValue() != target {
+				continue
+			}
+			s := summary{count: m.GetSummary().GetSampleCount(), sum: m.GetSummary().GetSampleSum(), quantiles: map[float64]float64{}}
+			for _, q := range m.GetSummary().GetQuantile() {
+				s.quantiles[q.GetQuantile()] = q.GetValue()
+			}
+			return s
+		}
+	}
+	t.Fatalf("no raftdrill_benchmark_latency_seconds{target=%q}", target)
+	return summary{}
+}
+
+// promtool lints the whole exposition, as node_exporter's checkmetrics
+// does, before any run and after one; any output is a finding.
+func TestPromtoolAcceptsTheExposition(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (apt-get install prometheus)")
+	}
+	reg := prometheus.NewRegistry()
+	cfg := config.Default()
+	criteria := map[string][]string{}
+	for _, d := range probes.DrillNames() {
+		criteria[d] = probes.Drills[d](&cfg).Criteria()
+	}
+	m := New(reg, Build{Version: "test", Commit: "abc"}, probes.DrillNames(), criteria, []int32{1, 2, 3})
+	check := func(when string) {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text bytes.Buffer
+		enc := expfmt.NewEncoder(&text, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, mf := range mfs {
+			if err := enc.Encode(mf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = &text
+		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("promtool check metrics %s: %v\n%s", when, err, out)
+		}
+	}
+	check("at start-up")
+	now := time.Now()
+	m.Record("benchmark", now.Add(-time.Second), now, benchmarkRun())
+	check("after a benchmark run")
 }
 
 func histogramCount(reg *prometheus.Registry, name string) (uint64, error) {

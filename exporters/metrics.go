@@ -58,7 +58,7 @@ type Metrics struct {
 	AlertsSent           *prometheus.CounterVec
 	AlertsQueued         prometheus.Gauge
 	BenchmarkThroughput  *prometheus.GaugeVec
-	BenchmarkLatency     *prometheus.GaugeVec
+	BenchmarkLatency     *BenchmarkLatency
 }
 
 // Build identifies this binary in raftdrill_build_info.
@@ -159,10 +159,7 @@ func New(reg prometheus.Registerer, build Build, drills []string, criteria map[s
 			Namespace: Namespace, Name: "benchmark_throughput_messages_per_second",
 			Help: "Throughput of the last benchmark run, by target (cluster, baseline) and op (produce, consume).",
 		}, []string{"target", "op"}),
-		BenchmarkLatency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "benchmark_latency_seconds",
-			Help: "Produce latency (send to acks=all ack) quantiles of the last benchmark run, by target; every sample is in raftdrill_produce_latency_seconds.",
-		}, []string{"target", "quantile"}),
+		BenchmarkLatency: newBenchmarkLatency(),
 	}
 	reg.MustRegister(m.BuildInfo, m.RunsTotal, m.InProgress, m.Duration, m.LastRun, m.LastSuccess,
 		m.FailoverDuration, m.LastFailover, m.Messages, m.LastSuccessRatio, m.ProduceLatency,
@@ -200,9 +197,6 @@ func New(reg prometheus.Registerer, build Build, drills []string, criteria map[s
 	for _, t := range probes.BenchmarkTargets {
 		for _, op := range probes.BenchmarkOps {
 			m.BenchmarkThroughput.WithLabelValues(t, op)
-		}
-		for _, q := range probes.BenchmarkQuantiles {
-			m.BenchmarkLatency.WithLabelValues(t, q)
 		}
 	}
 	for _, n := range nodes {
@@ -265,9 +259,7 @@ func (m *Metrics) Record(drill string, started, finished time.Time, r probes.Res
 		for op, v := range t.Throughput {
 			m.BenchmarkThroughput.WithLabelValues(t.Target, op).Set(v)
 		}
-		for q, v := range t.Latency {
-			m.BenchmarkLatency.WithLabelValues(t.Target, q).Set(v)
-		}
+		m.BenchmarkLatency.Set(t)
 	}
 	for _, a := range r.Anomalies {
 		m.Anomalies.WithLabelValues(drill, a.Kind).Add(float64(a.Count))

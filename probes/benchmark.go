@@ -23,13 +23,17 @@ var (
 )
 
 // TargetFigures are the headline figures of one target of a drill that
-// measures several (the benchmark's cluster and baseline), for the gauges
-// raftdrill_benchmark_throughput_messages_per_second and
+// measures several (the benchmark's cluster and baseline), for the gauge
+// raftdrill_benchmark_throughput_messages_per_second and the summary
 // raftdrill_benchmark_latency_seconds.
 type TargetFigures struct {
 	Target     string             // "cluster" or "baseline"
 	Throughput map[string]float64 // messages per second, by op ("produce", "consume")
 	Latency    map[string]float64 // seconds, by quantile ("0.5", "0.95", "0.99")
+	// LatencyCount and LatencySum are the number of acked messages and the
+	// sum of their latencies in seconds: the summary's _count and _sum.
+	LatencyCount uint64
+	LatencySum   float64
 }
 
 // Criteria of the benchmark.
@@ -103,6 +107,8 @@ func (d *benchmark) Run(ctx context.Context, env Env) (res Result) {
 		return res
 	}
 	env.progress("workload on each target: %s", d.describe())
+	// In the report too: the figures depend on the producer and its batching.
+	res.event("workload", 0, "%s", d.describe())
 
 	base, err := d.measureBaseline(ctx, env, version, &res)
 	if err != nil {
@@ -156,8 +162,8 @@ func (d *benchmark) describe() string {
 		load = fmt.Sprintf("at %.0f msg/s (fixed-rate, open loop)", b.Rate)
 	}
 	p := b.Producer
-	return fmt.Sprintf("%d messages of %d B, acks=all, %s; batches flushed at %d B / %d msgs / %s, %d requests in flight, compression %s",
-		b.Messages, b.MessageSize, load, p.FlushBytes, p.FlushMessages, p.FlushFrequency, p.MaxInFlight, p.Compression)
+	return fmt.Sprintf("%d messages of %d B, acks=all, %s; %s producer, batches flushed at %d B / %d msgs / %s, %d requests in flight, compression %s",
+		b.Messages, b.MessageSize, load, p.Type, p.FlushBytes, p.FlushMessages, p.FlushFrequency, p.MaxInFlight, p.Compression)
 }
 
 // baselineTarget is the configured baseline; or, when the cluster is the
@@ -188,7 +194,7 @@ func (d *benchmark) spec(run string) loadSpec {
 	s := loadSpec{
 		run: run, topic: b.Topic, partitions: b.Partitions,
 		messages: b.Messages, size: b.MessageSize, warmup: b.WarmupMessages,
-		timeout: d.cfg.Cluster.RequestTimeout,
+		producer: b.Producer.Type, timeout: d.cfg.Cluster.RequestTimeout,
 	}
 	if b.Mode == config.BenchmarkFixedRate {
 		s.rate = b.Rate
@@ -429,9 +435,11 @@ func (f *targetFigures) record(m map[string]float64, prefix string) {
 
 func (f *targetFigures) figures() TargetFigures {
 	return TargetFigures{
-		Target:     f.target.name,
-		Throughput: map[string]float64{"produce": f.produceMPS(), "consume": f.consumeMPS()},
-		Latency:    map[string]float64{"0.5": f.quantile(50), "0.95": f.quantile(95), "0.99": f.quantile(99)},
+		Target:       f.target.name,
+		Throughput:   map[string]float64{"produce": f.produceMPS(), "consume": f.consumeMPS()},
+		Latency:      map[string]float64{"0.5": f.quantile(50), "0.95": f.quantile(95), "0.99": f.quantile(99)},
+		LatencyCount: uint64(f.prod.acked),
+		LatencySum:   f.prod.latencySum.Seconds(),
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/IBM/sarama"
+
+	"github.com/raftdrill/raftdrill/config"
 )
 
 // loadSpec is the workload the benchmark runs on one target.
@@ -24,6 +26,10 @@ type loadSpec struct {
 	messages   int
 	size       int
 	warmup     int
+	// producer is config.BenchmarkBatchProducer or
+	// config.BenchmarkAsyncProducer; its batching comes from the sarama
+	// client's configuration (benchSaramaConfig).
+	producer string
 	// rate is the offered load in messages per second (fixed-rate, open
 	// loop: message i is due at start + i/rate whatever happened to the
 	// ones before it); 0 means as fast as the producer takes them.
@@ -60,12 +66,13 @@ func recordLatency(h *hdrhistogram.Histogram, d time.Duration) {
 
 // produceStats is what producing one target's workload measured.
 type produceStats struct {
-	hist      *hdrhistogram.Histogram // send (intended) → ack, µs
-	latencies []time.Duration         // the same, every one, for Prometheus
-	sent      int
-	acked     int
-	failed    int
-	ackedSeq  []bool // by sequence number
+	hist       *hdrhistogram.Histogram // send (intended) → ack, µs
+	latencies  []time.Duration         // the same, every one, for Prometheus
+	latencySum time.Duration           // of the same, exact (the summary's _sum)
+	sent       int
+	acked      int
+	failed     int
+	ackedSeq   []bool // by sequence number
 	// lo and hi are the lowest and highest acked offsets per partition:
 	// the range read back.
 	lo, hi    map[int32]int64
@@ -80,46 +87,54 @@ const maxErrSamples = 5
 // seconds is the measured produce window.
 func (s *produceStats) seconds() float64 { return s.end.Sub(s.start).Seconds() }
 
-// benchMsg is one message with what the ack side needs to time it. The
-// producer hands back the ProducerMessage, whose Metadata points here.
-type benchMsg struct {
-	pm       sarama.ProducerMessage
-	buf      []byte // the value's storage, reused with the message
-	seq      int64
-	intended time.Time // when the message was due to be sent
-	warmup   bool
-}
-
-// msgPool recycles messages and their value buffers: once the producer has
-// answered a message it holds no reference to it, so the collector gives it
-// back and the sender reuses it. The producer's own allocations then stay
-// at what the in-flight window needs instead of a kilobyte and a struct per
-// message, which keeps the garbage collector, and so the load generator,
-// from becoming the bottleneck of its own measurement.
-type msgPool struct {
-	free chan *benchMsg
-	size int
-}
-
-func newMsgPool(size int) *msgPool {
-	return &msgPool{free: make(chan *benchMsg, 8192), size: size}
-}
-
-func (p *msgPool) get() *benchMsg {
-	select {
-	case m := <-p.free:
-		return m
-	default:
-		return &benchMsg{buf: make([]byte, p.size)}
+// answer records what became of measured message m, answered at at: acked
+// at offset, or failed with err.
+func (s *produceStats) answer(m loadMsg, offset int64, err error, at time.Time) {
+	if at.After(s.end) {
+		s.end = at
+	}
+	if err != nil {
+		s.failed++
+		if len(s.errs) < maxErrSamples {
+			s.errs = append(s.errs, fmt.Sprintf("message %d to partition %d: %v", m.seq, m.partition, err))
+		}
+		return
+	}
+	lat := at.Sub(m.intended)
+	s.acked++
+	s.ackedSeq[m.seq] = true
+	recordLatency(s.hist, lat)
+	s.latencies = append(s.latencies, lat)
+	s.latencySum += lat
+	p := m.partition
+	if lo, ok := s.lo[p]; !ok || offset < lo {
+		s.lo[p] = offset
+	}
+	if offset > s.hi[p] {
+		s.hi[p] = offset
 	}
 }
 
-// put gives back a message the producer has answered; a full pool drops it.
-func (p *msgPool) put(m *benchMsg) {
-	select {
-	case p.free <- m:
-	default:
-	}
+// loadMsg is one message of the workload: what the load loop hands to a
+// producer, and what the producer hands back with its answer.
+type loadMsg struct {
+	seq       int64
+	partition int32
+	intended  time.Time // when the message was due to be sent
+	warmup    bool
+}
+
+// loadProducer is what the load loop sends through: the batch producer
+// (batchLoad, benchmark_batch.go) or sarama's AsyncProducer (asyncLoad).
+// Every message send takes is answered exactly once, acked or failed,
+// through loadRun.answer; send returns an error only for a message it did
+// not take.
+type loadProducer interface {
+	// send takes m, blocking while the producer is full.
+	send(ctx context.Context, m loadMsg) error
+	// close sends whatever is buffered and takes no more messages; the
+	// answers to what was sent keep coming after it returns.
+	close()
 }
 
 // msgEncoder writes drill messages in the layout DecodeMessage reads (see
@@ -141,22 +156,23 @@ func newMsgEncoder(size int) *msgEncoder {
 	return &msgEncoder{block: block, size: size}
 }
 
-// encode appends message m to dst[:0]; the result has e.size bytes unless
-// the header alone is longer.
+// encode appends message m to dst; m takes e.size bytes unless its header
+// alone is longer.
 func (e *msgEncoder) encode(dst []byte, m Message) []byte {
-	out := append(dst[:0], msgMagic...)
+	start := len(dst)
+	out := append(dst, msgMagic...)
 	out = append(out, m.Run...)
 	out = append(out, '|')
 	out = strconv.AppendInt(out, int64(m.Partition), 10)
 	out = append(out, '|')
 	out = strconv.AppendInt(out, m.Seq, 10)
 	out = append(out, '|')
-	head := len(out)
+	head := len(out) - start
 	const crcLen = 9 // 8 hex digits and '|'
 	n := max(e.size-head-crcLen, 0)
 	off := int(uint64(m.Seq)*2654435761) % payloadWindows
 	payload := e.block[off : off+n]
-	sum := crc32.Update(crc32.Checksum(out, crcTable), crcTable, payload)
+	sum := crc32.Update(crc32.Checksum(out[start:], crcTable), crcTable, payload)
 	out = appendHex8(out, sum)
 	out = append(out, '|')
 	return append(out, payload...)
@@ -170,15 +186,11 @@ func appendHex8(b []byte, v uint32) []byte {
 	return b
 }
 
-// produceLoad produces spec's messages with acks=all through sarama's async
+// produceLoad produces spec's messages with acks=all through spec's
 // producer and times each from its intended send to its ack. Warm-up
 // messages go first and are waited for; they are neither timed nor read
 // back.
 func produceLoad(ctx context.Context, client sarama.Client, spec loadSpec) (*produceStats, error) {
-	prod, err := sarama.NewAsyncProducerFromClient(client)
-	if err != nil {
-		return nil, fmt.Errorf("create producer: %w", err)
-	}
 	st := &produceStats{
 		hist:      newLatencyHistogram(),
 		latencies: make([]time.Duration, 0, spec.messages),
@@ -186,28 +198,42 @@ func produceLoad(ctx context.Context, client sarama.Client, spec loadSpec) (*pro
 		lo:        map[int32]int64{},
 		hi:        map[int32]int64{},
 	}
-	s := &sender{
-		prod: prod, spec: spec, enc: newMsgEncoder(spec.size), pool: newMsgPool(spec.size),
-		warmDone: make(chan struct{}), answered: make(chan struct{}, 1),
+	l := &loadRun{
+		spec: spec, st: st, enc: newMsgEncoder(spec.size), warmRun: spec.run + "-warmup",
+		warmLeft: spec.warmup, warmDone: make(chan struct{}), answered: make(chan struct{}, 1),
 	}
 	if spec.warmup == 0 {
-		close(s.warmDone)
+		close(l.warmDone)
 	}
-	collected := make(chan struct{})
-	go func() {
-		defer close(collected)
-		s.collect(st)
-	}()
+	var err error
+	switch spec.producer {
+	case config.BenchmarkBatchProducer:
+		l.prod, err = newBatchLoad(ctx, client, l)
+	case config.BenchmarkAsyncProducer:
+		l.prod, err = newAsyncLoad(client, l)
+	default:
+		err = fmt.Errorf("unknown producer %q", spec.producer)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create producer: %w", err)
+	}
 
-	defer relaxGC()()
-	sendErr := s.warm(ctx)
+	if spec.producer == config.BenchmarkAsyncProducer {
+		defer relaxGC()()
+	}
+	sendErr := l.warm(ctx)
 	var cpu0 time.Duration
 	if sendErr == nil {
 		cpu0 = processCPU()
-		st.sent, st.start, sendErr = s.measured(ctx)
+		st.sent, st.start, sendErr = l.measured(ctx)
 	}
-	prod.AsyncClose() // flushes what is buffered; the collector sees every answer
-	if !waitOrAbandon(ctx, collected, spec.timeout) {
+	l.prod.close()
+	answered := make(chan struct{})
+	go func() {
+		l.pending.Wait()
+		close(answered)
+	}()
+	if !waitOrAbandon(ctx, answered, spec.timeout) {
 		// A cancelled run must end even if a node never answers; the
 		// producer's goroutines end when its requests time out.
 		return nil, fmt.Errorf("producing: %w (the producer did not finish within %s)", ctx.Err(), spec.timeout)
@@ -222,13 +248,17 @@ func produceLoad(ctx context.Context, client sarama.Client, spec loadSpec) (*pro
 	return st, nil
 }
 
-// benchGCPercent is the garbage collector's target while the benchmark
-// produces. sarama allocates about two copies of every payload on its way
-// to the wire, so at the default of 100 the collector runs every few
-// milliseconds and its work was a fifth to a third of the probe's CPU in
-// `make bench-compare`: on a small machine, CPU the server under test then
-// lacks. Letting the heap grow to five times its live size (a few MiB of
-// in-flight messages) for the duration of the produce phase avoids that.
+// benchGCPercent is the garbage collector's target while the async
+// producer produces. sarama's AsyncProducer allocates about two copies of
+// every payload, message by message, on its way to the wire, so at the
+// default of 100 the collector runs every few milliseconds and its work was
+// a fifth to a third of the probe's CPU in `make bench-compare`: on a small
+// machine, CPU the server under test then lacks. Letting the heap grow to
+// five times its live size (a few MiB of in-flight messages) for the
+// duration of the produce phase avoids that. The batch producer allocates
+// a few large buffers per batch instead, with nearly nothing for the
+// collector to scan; there a bigger heap only meant more fresh pages to
+// fault in, and the default target cost a sixth less CPU.
 const benchGCPercent = 400
 
 // relaxGC raises the GC target for the produce phase, unless it is already
@@ -259,55 +289,83 @@ func waitOrAbandon(ctx context.Context, done <-chan struct{}, grace time.Duratio
 	}
 }
 
-// sender feeds the producer; collect reads its answers.
-type sender struct {
-	prod sarama.AsyncProducer
-	spec loadSpec
-	enc  *msgEncoder
-	pool *msgPool
+// loadRun is the load loop: it makes the workload's messages on the
+// spec's schedule, hands them to the producer, and takes the answers.
+type loadRun struct {
+	spec    loadSpec
+	st      *produceStats
+	enc     *msgEncoder
+	warmRun string // the run id of warm-up messages
+	prod    loadProducer
 
+	// pending counts the messages handed over and not yet answered.
+	pending sync.WaitGroup
+
+	mu       sync.Mutex // guards st and warmLeft: answers come from several goroutines
+	warmLeft int
 	warmDone chan struct{} // closed once every warm-up message is answered
 	answered chan struct{} // one per answered message, in closed loop
 }
 
-func (s *sender) message(seq int64, warmup bool) *benchMsg {
-	m := s.pool.get()
-	p := int32(seq % int64(s.spec.partitions))
-	run := s.spec.run
-	if warmup {
-		run += "-warmup" // read back as another run's messages: skipped
+// value appends m's value, a drill message, to dst. Warm-up messages carry
+// another run id, so the read-back skips them.
+func (l *loadRun) value(dst []byte, m loadMsg) []byte {
+	run := l.spec.run
+	if m.warmup {
+		run = l.warmRun
 	}
-	m.seq, m.warmup = seq, warmup
-	m.pm = sarama.ProducerMessage{
-		Topic:     s.spec.topic,
-		Partition: p,
-		Metadata:  m,
-	}
-	m.buf = s.enc.encode(m.buf, Message{Run: run, Partition: p, Seq: seq})
-	m.pm.Value = sarama.ByteEncoder(m.buf)
-	return m
+	return l.enc.encode(dst, Message{Run: run, Partition: m.partition, Seq: m.seq})
 }
 
-func (s *sender) send(ctx context.Context, m *benchMsg) error {
-	select {
-	case s.prod.Input() <- &m.pm:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("producing: %w", ctx.Err())
+// answer takes the producer's answer for msgs, all answered at at: acked
+// (err nil), the i-th at offset first+i (a batch's records are
+// consecutive), or failed.
+func (l *loadRun) answer(at time.Time, err error, first int64, msgs ...loadMsg) {
+	measured := 0
+	l.mu.Lock()
+	for i, m := range msgs {
+		if m.warmup {
+			if l.warmLeft--; l.warmLeft == 0 {
+				close(l.warmDone)
+			}
+			continue
+		}
+		measured++
+		l.st.answer(m, first+int64(i), err, at)
 	}
+	l.mu.Unlock()
+	if l.spec.closedLoop {
+		for range measured {
+			l.answered <- struct{}{}
+		}
+	}
+	l.pending.Add(-len(msgs))
+}
+
+func (l *loadRun) message(seq int64, warmup bool) loadMsg {
+	return loadMsg{seq: seq, partition: int32(seq % int64(l.spec.partitions)), warmup: warmup}
+}
+
+func (l *loadRun) send(ctx context.Context, m loadMsg) error {
+	l.pending.Add(1)
+	if err := l.prod.send(ctx, m); err != nil {
+		l.pending.Done()
+		return err
+	}
+	return nil
 }
 
 // warm sends the warm-up messages and waits for their answers.
-func (s *sender) warm(ctx context.Context) error {
-	for i := 0; i < s.spec.warmup; i++ {
-		m := s.message(int64(i), true)
+func (l *loadRun) warm(ctx context.Context) error {
+	for i := 0; i < l.spec.warmup; i++ {
+		m := l.message(int64(i), true)
 		m.intended = time.Now()
-		if err := s.send(ctx, m); err != nil {
+		if err := l.send(ctx, m); err != nil {
 			return err
 		}
 	}
 	select {
-	case <-s.warmDone:
+	case <-l.warmDone:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("warm-up: %w", ctx.Err())
@@ -316,8 +374,8 @@ func (s *sender) warm(ctx context.Context) error {
 
 // measured sends the measured messages on the spec's schedule and returns
 // how many it handed over and when the first was due.
-func (s *sender) measured(ctx context.Context) (sent int, start time.Time, err error) {
-	spec := s.spec
+func (l *loadRun) measured(ctx context.Context) (sent int, start time.Time, err error) {
+	spec := l.spec
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -329,7 +387,7 @@ func (s *sender) measured(ctx context.Context) (sent int, start time.Time, err e
 				return sent, start, err
 			}
 		}
-		m := s.message(int64(i), false)
+		m := l.message(int64(i), false)
 		// Open loop: the message was due at next, however late the
 		// sender got here (a backed-up producer is the system's delay,
 		// not the generator's). Otherwise it is timed from now.
@@ -337,7 +395,7 @@ func (s *sender) measured(ctx context.Context) (sent int, start time.Time, err e
 		if spec.rate == 0 || spec.closedLoop {
 			m.intended = time.Now()
 		}
-		if err := s.send(ctx, m); err != nil {
+		if err := l.send(ctx, m); err != nil {
 			return sent, start, err
 		}
 		sent++
@@ -346,12 +404,12 @@ func (s *sender) measured(ctx context.Context) (sent int, start time.Time, err e
 		}
 		if spec.closedLoop {
 			select {
-			case <-s.answered:
+			case <-l.answered:
 			case <-ctx.Done():
 				return sent, start, fmt.Errorf("producing: %w", ctx.Err())
 			}
 		}
-		next = s.nextDue(start, next, i+1)
+		next = l.nextDue(start, next, i+1)
 	}
 	return sent, start, nil
 }
@@ -359,18 +417,18 @@ func (s *sender) measured(ctx context.Context) (sent int, start time.Time, err e
 // nextDue is when message i is due. Open loop keeps the schedule whatever
 // happened; closed loop, having waited, skips the slots it missed rather
 // than bursting to catch up (which is exactly how it hides a stall).
-func (s *sender) nextDue(start, prev time.Time, i int) time.Time {
-	if s.spec.rate == 0 {
+func (l *loadRun) nextDue(start, prev time.Time, i int) time.Time {
+	if l.spec.rate == 0 {
 		return prev // unused: every message is timed from its actual send
 	}
-	if s.spec.closedLoop {
-		next := prev.Add(time.Duration(float64(time.Second) / s.spec.rate))
+	if l.spec.closedLoop {
+		next := prev.Add(time.Duration(float64(time.Second) / l.spec.rate))
 		if now := time.Now(); now.After(next) {
 			return now
 		}
 		return next
 	}
-	return start.Add(time.Duration(float64(i) * float64(time.Second) / s.spec.rate))
+	return start.Add(time.Duration(float64(i) * float64(time.Second) / l.spec.rate))
 }
 
 func sleepUntil(ctx context.Context, t *time.Timer, at time.Time) error {
@@ -388,10 +446,49 @@ func sleepUntil(ctx context.Context, t *time.Timer, at time.Time) error {
 	}
 }
 
-// collect reads every answer until the producer closes, timing the acks.
-func (s *sender) collect(st *produceStats) {
-	succ, errs := s.prod.Successes(), s.prod.Errors()
-	warmLeft := s.spec.warmup
+// asyncLoad sends through sarama's AsyncProducer, as applications do: a
+// ProducerMessage per message, batched by sarama's goroutines, answered on
+// its Successes and Errors channels.
+type asyncLoad struct {
+	prod sarama.AsyncProducer
+	load *loadRun
+	pool *msgPool
+}
+
+func newAsyncLoad(client sarama.Client, l *loadRun) (*asyncLoad, error) {
+	prod, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		return nil, err
+	}
+	a := &asyncLoad{prod: prod, load: l, pool: newMsgPool(l.spec.size)}
+	go a.collect()
+	return a, nil
+}
+
+func (a *asyncLoad) send(ctx context.Context, m loadMsg) error {
+	am := a.pool.get()
+	am.msg = m
+	am.buf = a.load.value(am.buf[:0], m)
+	am.pm = sarama.ProducerMessage{
+		Topic:     a.load.spec.topic,
+		Partition: m.partition,
+		Value:     sarama.ByteEncoder(am.buf),
+		Metadata:  am,
+	}
+	select {
+	case a.prod.Input() <- &am.pm:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("producing: %w", ctx.Err())
+	}
+}
+
+// close flushes what sarama buffers; collect sees every answer.
+func (a *asyncLoad) close() { a.prod.AsyncClose() }
+
+// collect reads every answer until the producer has closed.
+func (a *asyncLoad) collect() {
+	succ, errs := a.prod.Successes(), a.prod.Errors()
 	for succ != nil || errs != nil {
 		var pm *sarama.ProducerMessage
 		var perr error
@@ -409,42 +506,49 @@ func (s *sender) collect(st *produceStats) {
 			}
 			pm, perr = e.Msg, e.Err
 		}
-		now := time.Now()
-		m := pm.Metadata.(*benchMsg)
-		if m.warmup {
-			s.pool.put(m)
-			if warmLeft--; warmLeft == 0 {
-				close(s.warmDone)
-			}
-			continue
-		}
-		st.end = now
-		if perr != nil {
-			st.failed++
-			if len(st.errs) < maxErrSamples {
-				st.errs = append(st.errs, fmt.Sprintf("message %d to partition %d: %v", m.seq, pm.Partition, perr))
-			}
-		} else {
-			st.ack(m, pm, now.Sub(m.intended))
-		}
-		s.pool.put(m) // nothing reads m or pm after this
-		if s.spec.closedLoop {
-			s.answered <- struct{}{}
-		}
+		am := pm.Metadata.(*asyncMsg)
+		a.load.answer(time.Now(), perr, pm.Offset, am.msg)
+		a.pool.put(am) // nothing reads am or pm after this
 	}
 }
 
-func (st *produceStats) ack(m *benchMsg, pm *sarama.ProducerMessage, lat time.Duration) {
-	st.acked++
-	st.ackedSeq[m.seq] = true
-	recordLatency(st.hist, lat)
-	st.latencies = append(st.latencies, lat)
-	p := pm.Partition
-	if lo, ok := st.lo[p]; !ok || pm.Offset < lo {
-		st.lo[p] = pm.Offset
+// asyncMsg is one message through sarama's AsyncProducer, which hands the
+// ProducerMessage back with its answer; Metadata points here.
+type asyncMsg struct {
+	pm  sarama.ProducerMessage
+	buf []byte // the value's storage, reused with the message
+	msg loadMsg
+}
+
+// msgPool recycles messages and their value buffers: once the producer has
+// answered a message it holds no reference to it, so the collector gives it
+// back and the sender reuses it. The producer's own allocations then stay
+// at what the in-flight window needs instead of a kilobyte and a struct per
+// message, which keeps the garbage collector, and so the load generator,
+// from becoming the bottleneck of its own measurement.
+type msgPool struct {
+	free chan *asyncMsg
+	size int
+}
+
+func newMsgPool(size int) *msgPool {
+	return &msgPool{free: make(chan *asyncMsg, 8192), size: size}
+}
+
+func (p *msgPool) get() *asyncMsg {
+	select {
+	case m := <-p.free:
+		return m
+	default:
+		return &asyncMsg{buf: make([]byte, 0, p.size)}
 	}
-	if pm.Offset > st.hi[p] {
-		st.hi[p] = pm.Offset
+}
+
+// put gives back a message the producer has answered; a full pool drops it.
+func (p *msgPool) put(m *asyncMsg) {
+	select {
+	case p.free <- m:
+	default:
 	}
 }
 

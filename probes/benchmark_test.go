@@ -35,8 +35,20 @@ func criterionByName(t *testing.T, res Result, name string) Criterion {
 	return Criterion{}
 }
 
+// forEachProducer runs test once with each benchmark producer.
+func forEachProducer(t *testing.T, test func(t *testing.T, producer string)) {
+	for _, p := range config.BenchmarkProducers {
+		t.Run(p, func(t *testing.T) { test(t, p) })
+	}
+}
+
 func TestBenchmarkMeasuresClusterAndBaseline(t *testing.T) {
+	forEachProducer(t, testBenchmarkMeasuresClusterAndBaseline)
+}
+
+func testBenchmarkMeasuresClusterAndBaseline(t *testing.T, producer string) {
 	cfg := benchConfig()
+	cfg.Drills.Benchmark.Producer.Type = producer
 	_, env := startSandbox(t, cfg)
 	res := Drills["benchmark"](cfg).Run(context.Background(), env)
 	if res.Error != "" {
@@ -96,8 +108,13 @@ func near(a, b, rel float64) bool {
 // only that one: in fixed-rate mode both targets take the offered load, so
 // throughput is equal while every cluster write waits for the delay.
 func TestBenchmarkSlowClusterFailsP99(t *testing.T) {
+	forEachProducer(t, testBenchmarkSlowClusterFailsP99)
+}
+
+func testBenchmarkSlowClusterFailsP99(t *testing.T, producer string) {
 	cfg := benchConfig()
 	b := &cfg.Drills.Benchmark
+	b.Producer.Type = producer
 	b.Mode = config.BenchmarkFixedRate
 	b.Rate = 200
 	b.Messages = 400
@@ -173,7 +190,12 @@ func stallAt(spec loadSpec, sb *sandbox.Cluster, seq int64, d time.Duration) loa
 // closed loop (one message at a time, timed from its actual send) only one
 // message saw it, so p99 looks healthy and only max betrays it.
 func TestFixedRateOpenLoopShowsStallClosedLoopHidesIt(t *testing.T) {
+	forEachProducer(t, testFixedRateOpenLoopShowsStallClosedLoopHidesIt)
+}
+
+func testFixedRateOpenLoopShowsStallClosedLoopHidesIt(t *testing.T, producer string) {
 	cfg := benchConfig()
+	cfg.Drills.Benchmark.Producer.Type = producer
 	sb, env := startSandbox(t, cfg)
 	sc := benchTopic(t, env, cfg)
 	const stall = 500 * time.Millisecond
@@ -207,6 +229,68 @@ func TestFixedRateOpenLoopShowsStallClosedLoopHidesIt(t *testing.T) {
 	}
 	if p99 := closed.hist.ValueAtQuantile(99); p99 >= us(stall)/2 {
 		t.Errorf("closed loop p99 %d µs shows the %v stall; the demonstration needs it hidden", p99, stall)
+	}
+}
+
+// No retries, and every message answered: a partition whose leader refuses
+// every batch has all its messages counted failed, each batch sent once,
+// while the other partition's are acked. The batches are as large as
+// flush_messages says. A sarama mock broker counts the produce requests.
+func TestBenchmarkProducersCountFailuresWithoutRetrying(t *testing.T) {
+	forEachProducer(t, testBenchmarkProducersCountFailuresWithoutRetrying)
+}
+
+func testBenchmarkProducersCountFailuresWithoutRetrying(t *testing.T, producer string) {
+	const topic, messages, perBatch = "bench", 100, 10
+	mb := sarama.NewMockBroker(t, 1)
+	defer mb.Close()
+	mb.SetHandlerByMap(map[string]sarama.MockResponse{
+		"MetadataRequest": sarama.NewMockMetadataResponse(t).SetBroker(mb.Addr(), mb.BrokerID()).
+			SetLeader(topic, 0, mb.BrokerID()).SetLeader(topic, 1, mb.BrokerID()),
+		"ProduceRequest": sarama.NewMockProduceResponse(t).SetError(topic, 1, sarama.ErrNotLeaderForPartition),
+	})
+	cfg := benchConfig()
+	b := &cfg.Drills.Benchmark
+	b.Producer.Type = producer
+	b.Producer.FlushBytes, b.Producer.FlushMessages, b.Producer.FlushFrequency = 0, perBatch, time.Minute
+	v, _ := config.ParseKafkaVersion(cfg.Cluster.KafkaVersion)
+	conf, err := benchSaramaConfig(*b, v, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf.ApiVersionsRequest = false // the mock would advertise too few
+	sc, err := sarama.NewClient([]string{mb.Addr()}, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	spec := loadSpec{run: "r", topic: topic, partitions: 2, messages: messages, size: 100, producer: producer, timeout: 2 * time.Second}
+	st, err := produceLoad(context.Background(), sc, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.sent != messages || st.acked != messages/2 || st.failed != messages/2 {
+		t.Fatalf("sent %d, acked %d, failed %d; want %d, %d, %d; errors %q", st.sent, st.acked, st.failed, messages, messages/2, messages/2, st.errs)
+	}
+	if len(st.errs) == 0 || !strings.Contains(st.errs[0], "partition 1") || !strings.Contains(st.errs[0], "leader") {
+		t.Errorf("errors: %q", st.errs)
+	}
+	if len(st.latencies) != st.acked || st.hist.TotalCount() != int64(st.acked) || st.latencySum <= 0 {
+		t.Errorf("%d latencies, %d in the histogram, sum %v, for %d acked", len(st.latencies), st.hist.TotalCount(), st.latencySum, st.acked)
+	}
+	var requests int
+	for _, rr := range mb.History() {
+		if _, ok := rr.Request.(*sarama.ProduceRequest); ok {
+			requests++
+		}
+	}
+	t.Logf("%d produce requests for %d messages", requests, messages)
+	// Both producers count flush_messages per request here (the batch
+	// producer per partition, sarama per broker: each partition's
+	// messages alternate, so it is the same), so ten requests; sarama may
+	// send fewer, failing a refused partition's buffered messages at once.
+	if requests > messages/perBatch || producer == config.BenchmarkBatchProducer && requests != messages/perBatch {
+		t.Errorf("%d produce requests for %d messages in batches of %d: a retry, or batches not as configured", requests, messages, perBatch)
 	}
 }
 
@@ -252,7 +336,7 @@ func TestMsgEncoderWritesDrillMessages(t *testing.T) {
 	seen := map[string]bool{}
 	for seq := int64(0); seq < 50; seq++ {
 		m := Message{Run: "20260101T000000Z-abcdef", Partition: int32(seq % 3), Seq: seq}
-		v := enc.encode(buf, m)
+		v := enc.encode(buf[:0], m)
 		if len(v) != 1024 {
 			t.Fatalf("seq %d: %d bytes", seq, len(v))
 		}
@@ -275,6 +359,13 @@ func TestMsgEncoderWritesDrillMessages(t *testing.T) {
 	long := enc.encode(nil, Message{Run: strings.Repeat("r", 2000), Seq: 1})
 	if _, ok, err := DecodeMessage(long); err != nil || !ok {
 		t.Fatalf("long header: ok=%v err=%v", ok, err)
+	}
+	// encode appends: the batch producer writes a batch's values back to back.
+	two := enc.encode(enc.encode(nil, Message{Run: "r", Seq: 1}), Message{Run: "r", Seq: 2})
+	for i, v := range [][]byte{two[:1024], two[1024:]} {
+		if got, ok, err := DecodeMessage(v); err != nil || !ok || got.Seq != int64(i+1) {
+			t.Fatalf("appended message %d: %+v ok=%v err=%v", i, got, ok, err)
+		}
 	}
 }
 

@@ -1,9 +1,12 @@
 // Command benchcompare answers one question: is raftdrill's benchmark probe
 // the bottleneck of its own measurement? It produces the same workload
 // (N messages of S bytes, acks=all) to a `raftdrill sandbox` running as its
-// own process with three load generators:
+// own process with these load generators:
 //
-//   - raftdrill: `raftdrill run benchmark` (the probe as users run it),
+//   - raftdrill: `raftdrill run benchmark` (the probe as users run it, with
+//     its default batch producer),
+//   - raftdrill-async: the same with drills.benchmark.producer.type: async
+//     (sarama's AsyncProducer: shown, not part of the ratio),
 //   - sarama: sarama's own tools/kafka-producer-performance, built from the
 //     module cache (the same client library, its authors' load generator),
 //   - kcat: Debian's kcat -P (librdkafka, the C client),
@@ -51,7 +54,7 @@ func main() {
 	flag.StringVar(&o.kcat, "kcat", "kcat", "the kcat binary")
 	flag.IntVar(&o.messages, "messages", 100000, "messages per run")
 	flag.IntVar(&o.size, "size", 1024, "message size in bytes")
-	flag.IntVar(&o.rounds, "rounds", 5, "runs per tool; the median is reported")
+	flag.IntVar(&o.rounds, "rounds", 15, "runs per tool; the median is reported")
 	flag.IntVar(&o.partitions, "partitions", 3, "partitions of the topic (replication factor 3)")
 	flag.StringVar(&o.version, "kafka-version", "3.6.0", "Kafka protocol version the Go clients assume")
 	flag.Parse()
@@ -76,7 +79,10 @@ type tool struct {
 	name   string
 	method string // how its throughput is measured
 	cpu    string // whose CPU time is counted
-	run    func(sb *sandboxProc) (result, error)
+	// probe: one of raftdrill's own producers, not one of the others it is
+	// compared with.
+	probe bool
+	run   func(sb *sandboxProc) (result, error)
 }
 
 func run(o options) error {
@@ -90,11 +96,13 @@ func run(o options) error {
 		return err
 	}
 	tools := []tool{
-		{"raftdrill", "its own figure: first send to last ack", "produce phase, probe process (getrusage)",
-			func(sb *sandboxProc) (result, error) { return runRaftdrill(o, dir, sb) }},
-		{"sarama", "its own figure: record-send-rate meter", "whole process",
+		{"raftdrill", "its own figure: first send to last ack", "produce phase, probe process (getrusage)", true,
+			func(sb *sandboxProc) (result, error) { return runRaftdrill(o, dir, sb, "batch") }},
+		{"raftdrill-async", "its own figure: first send to last ack", "produce phase, probe process (getrusage)", true,
+			func(sb *sandboxProc) (result, error) { return runRaftdrill(o, dir, sb, "async") }},
+		{"sarama", "its own figure: record-send-rate meter", "whole process", false,
 			func(sb *sandboxProc) (result, error) { return runSaramaPerf(o, sb) }},
-		{"kcat", "wall time minus a 1-message run's", "whole process",
+		{"kcat", "wall time minus a 1-message run's", "whole process", false,
 			func(sb *sandboxProc) (result, error) { return runKcat(o, lines, sb) }},
 	}
 	fmt.Printf("workload: %d messages of %d B, acks=all, topic of %d partitions with replication factor 3,\n", o.messages, o.size, o.partitions)
@@ -107,7 +115,7 @@ func run(o options) error {
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r+1, t.name, err)
 			}
-			fmt.Printf("round %d  %-9s  %7.0f msg/s  CPU s/100k: %.3f tool, %.3f sandbox  %s\n", r+1, t.name, res.mps, res.cpuPer100, res.sandboxCPU, res.note)
+			fmt.Printf("round %d  %-15s  %7.0f msg/s  CPU s/100k: %.3f tool, %.3f sandbox  %s\n", r+1, t.name, res.mps, res.cpuPer100, res.sandboxCPU, res.note)
 			all[t.name] = append(all[t.name], res)
 		}
 	}
@@ -128,15 +136,18 @@ func summarise(o options, tools []tool, all map[string][]result) error {
 	}
 	tw.Flush()
 	best, bestName := 0.0, ""
-	for _, t := range tools[1:] {
-		if med[t.name] > best {
+	for _, t := range tools {
+		if !t.probe && med[t.name] > best {
 			best, bestName = med[t.name], t.name
 		}
 	}
 	fmt.Println()
-	for _, t := range tools[1:] {
-		fmt.Printf("ratio raftdrill / %s: %.2f\n", t.name, med["raftdrill"]/med[t.name])
+	for _, t := range tools {
+		if !t.probe {
+			fmt.Printf("ratio raftdrill / %s: %.2f\n", t.name, med["raftdrill"]/med[t.name])
+		}
 	}
+	fmt.Printf("ratio raftdrill-async / best other (%s): %.2f  (sarama's AsyncProducer, for comparison)\n", bestName, med["raftdrill-async"]/best)
 	ratio := med["raftdrill"] / best
 	fmt.Printf("ratio raftdrill / best other (%s): %.2f  (goal >= 1.00: %s)\n", bestName, ratio, verdict(ratio >= 1))
 	return nil
@@ -364,7 +375,8 @@ func tail(b []byte) string {
 
 func per100k(cpu time.Duration, n int) float64 { return cpu.Seconds() * 100000 / float64(n) }
 
-func runRaftdrill(o options, dir string, sb *sandboxProc) (result, error) {
+// runRaftdrill runs the benchmark probe with producer ("batch" or "async").
+func runRaftdrill(o options, dir string, sb *sandboxProc, producer string) (result, error) {
 	cfgPath := filepath.Join(dir, "raftdrill.yaml")
 	var nodes strings.Builder
 	for i, a := range sb.brokers {
@@ -380,7 +392,8 @@ cluster:
     messages: %d
     message_size: %d
     partitions: %d
-`, o.version, sb.control, nodes.String(), o.messages, o.size, o.partitions)
+    producer: {type: %s}
+`, o.version, sb.control, nodes.String(), o.messages, o.size, o.partitions, producer)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return result{}, err
 	}
