@@ -197,6 +197,7 @@ func runCmd() *cobra.Command {
 			if asJSON {
 				enc := json.NewEncoder(os.Stdout)
 				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false) // criteria ops read "<", not \u003c
 				_ = enc.Encode(run)
 			} else {
 				daemon.WriteReport(os.Stdout, run)
