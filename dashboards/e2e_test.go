@@ -48,7 +48,11 @@ const scrapeInterval = time.Second
 var drillSettings = map[string]map[string]any{
 	"leader-failover":  {"schedule": "@every 10s", "produce_duration": "3s", "kill_after": "1s"},
 	"failure-recovery": {"schedule": "@every 13s", "messages": 300, "batch": 50},
-	"benchmark":        {"schedule": "@every 17s", "messages": 2000, "warmup_messages": 50},
+	// The benchmark compares two targets in this one busy process: its
+	// ratio criteria are loosened so that a noisy moment cannot fail the
+	// run and leave the "passed" annotation with nothing to show.
+	"benchmark": {"schedule": "@every 17s", "messages": 2000, "warmup_messages": 50,
+		"thresholds": map[string]any{"min_throughput_ratio": 0.01, "max_latency_p99_ratio": 1000}},
 }
 
 func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
@@ -231,13 +235,7 @@ func startDaemon(t *testing.T, bin string) daemonProc {
 			settings = map[string]any{"schedule": "@every 20s"}
 		}
 		fmt.Fprintf(&cfg, "  %s:\n", name)
-		for _, k := range slices.Sorted(maps.Keys(settings)) {
-			if s, ok := settings[k].(string); ok {
-				fmt.Fprintf(&cfg, "    %s: %q\n", k, s)
-			} else {
-				fmt.Fprintf(&cfg, "    %s: %v\n", k, settings[k])
-			}
-		}
+		writeYAML(&cfg, settings, "    ")
 	}
 	path := filepath.Join(t.TempDir(), "raftdrill.yaml")
 	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
@@ -592,4 +590,19 @@ func namesInExposition(t *testing.T, body []byte) map[string]bool {
 		addFamily(names, mf)
 	}
 	return names
+}
+
+// writeYAML writes a settings map as YAML at the given indent.
+func writeYAML(w io.Writer, m map[string]any, indent string) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		switch v := m[k].(type) {
+		case string:
+			fmt.Fprintf(w, "%s%s: %q\n", indent, k, v)
+		case map[string]any:
+			fmt.Fprintf(w, "%s%s:\n", indent, k)
+			writeYAML(w, v, indent+"  ")
+		default:
+			fmt.Fprintf(w, "%s%s: %v\n", indent, k, v)
+		}
+	}
 }
