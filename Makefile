@@ -4,12 +4,15 @@
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+# raftdrill_build_info and `raftdrill version` read prometheus/common/version.
+VERSIONPKG := github.com/prometheus/common/version
+LDFLAGS   := -s -w -X $(VERSIONPKG).Version=$(VERSION) -X $(VERSIONPKG).Revision=$(COMMIT) -X $(VERSIONPKG).Branch=$(BRANCH)
 BIN       := bin/raftdrill
 APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test test-go lint rules deps bench bench-accuracy bench-alerts bench-compare check-static clean dashboards
+.PHONY: all build run test test-go lint rules deps docs bench bench-accuracy bench-alerts bench-compare check-static clean dashboards
 
 all: build
 
@@ -41,9 +44,16 @@ dashboards:
 ## test: every test, nothing skipped
 test: deps lint rules test-go check-static
 
+## lint: gofmt, go vet, go.mod tidy, staticcheck (pinned in go.mod as a tool)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	$(GO) tool staticcheck ./...
+
+## docs: regenerate the dependency picture in docs/architecture.md
+docs:
+	$(GO) run ./tools/depgraph -write
 
 ## rules: the Prometheus alert rules are valid and pass their unit tests
 rules: deps

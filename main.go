@@ -10,29 +10,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/common/version"
 	"github.com/spf13/cobra"
 
+	"github.com/raftdrill/raftdrill/cluster/control/sandboxctl"
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/daemon"
-	"github.com/raftdrill/raftdrill/exporters"
-	"github.com/raftdrill/raftdrill/probes"
-	"github.com/raftdrill/raftdrill/sandbox"
-)
-
-// Set by the build (-ldflags "-X main.version=… -X main.commit=…").
-var (
-	version = "dev"
-	commit  = ""
+	"github.com/raftdrill/raftdrill/daemon/report"
+	"github.com/raftdrill/raftdrill/probes/drills"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 // Exit codes of the contract.
@@ -51,6 +43,9 @@ type exitError struct {
 func (e exitError) Error() string { return e.err.Error() }
 
 func main() {
+	if version.Version == "" {
+		version.Version = "dev" // built without the Makefile's -ldflags
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := rootCmd()
@@ -75,29 +70,17 @@ func rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "raftdrill",
 		Short:         "Failover drills for Raft-replicated Kafka-compatible clusters",
+		Version:       version.Info(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate(version.Print("raftdrill") + "\n")
 	root.AddCommand(serveCmd(), runCmd(), sandboxCmd(), configCmd(), versionCmd())
 	return root
 }
 
-func buildInfo() exporters.Build {
-	c := commit
-	if c == "" {
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" {
-					c = s.Value
-				}
-			}
-		}
-	}
-	return exporters.Build{Version: version, Commit: c}
-}
-
 func loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	cfg, err := daemon.LoadConfig(path)
 	if err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
@@ -130,7 +113,7 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			log := newLogger(cfg)
-			d, err := daemon.New(cmd.Context(), cfg, daemon.Options{Logger: log, Build: buildInfo()})
+			d, err := daemon.New(cmd.Context(), cfg, daemon.Options{Logger: log})
 			if err != nil {
 				return exitError{exitCannotRun, err}
 			}
@@ -159,14 +142,14 @@ func runCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "run DRILL",
-		Short: "Run one drill once, in the foreground (" + strings.Join(probes.DrillNames(), ", ") + ")",
+		Short: "Run one drill once, in the foreground (" + strings.Join(drills.Names(), ", ") + ")",
 		Long: "Runs one drill with live progress on stderr and a readable report on stdout.\n" +
 			"Exit status: 0 passed, 1 failed (a criterion missed or an anomaly found), 2 could not run.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if _, ok := probes.Drills[name]; !ok {
-				return exitError{exitCannotRun, fmt.Errorf("unknown drill %q; drills: %s", name, strings.Join(probes.DrillNames(), ", "))}
+			if _, ok := drills.Lookup(name); !ok {
+				return exitError{exitCannotRun, fmt.Errorf("unknown drill %q; drills: %s", name, strings.Join(drills.Names(), ", "))}
 			}
 			cfg, err := loadConfig(path)
 			if err != nil {
@@ -190,7 +173,7 @@ func runCmd() *cobra.Command {
 			progress := func(msg string) {
 				fmt.Fprintf(os.Stderr, "[%6.2fs] %s\n", time.Since(start).Seconds(), msg)
 			}
-			run, err := daemon.RunOnce(ctx, cfg, cl, name, log, progress)
+			r, err := daemon.RunOnce(ctx, cfg, cl, name, log, progress)
 			if err != nil {
 				return exitError{exitCannotRun, err}
 			}
@@ -198,14 +181,14 @@ func runCmd() *cobra.Command {
 				enc := json.NewEncoder(os.Stdout)
 				enc.SetIndent("", "  ")
 				enc.SetEscapeHTML(false) // criteria ops read "<", not \u003c
-				_ = enc.Encode(run)
+				_ = enc.Encode(r)
 			} else {
-				daemon.WriteReport(os.Stdout, run)
+				report.Write(os.Stdout, r)
 			}
-			switch run.Status {
-			case probes.StatusPassed:
+			switch r.Status {
+			case run.StatusPassed:
 				return nil
-			case probes.StatusFailed:
+			case run.StatusFailed:
 				return exitError{exitFailed, nil}
 			default:
 				return exitError{exitCannotRun, nil}
@@ -233,33 +216,18 @@ func sandboxCmd() *cobra.Command {
 				return exitError{exitCannotRun, fmt.Errorf("--election-timeout-min %s, --election-timeout-max %s: need 0 < min <= max", electMin, electMax)}
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			sb, err := sandbox.New(sandbox.Options{
-				Nodes: nodes, KafkaBasePort: basePort,
+			err := sandboxctl.Serve(cmd.Context(), sandboxctl.ServeOptions{
+				Nodes: nodes, KafkaBasePort: basePort, ControlListen: control,
 				ElectionTimeoutMin: electMin, ElectionTimeoutMax: electMax,
-				Logger: log,
+				Log: log, Out: os.Stdout,
 			})
 			if err != nil {
 				return exitError{exitCannotRun, err}
 			}
-			defer sb.Close()
-			ln, err := net.Listen("tcp", control)
-			if err != nil {
-				return exitError{exitCannotRun, fmt.Errorf("--control-listen %s: %w", control, err)}
-			}
-			srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
-			go func() { _ = srv.Serve(ln) }()
-			for _, n := range sb.Nodes() {
-				fmt.Printf("node %d kafka %s\n", n.ID, n.Address)
-			}
-			fmt.Printf("control http://%s\n", ln.Addr())
-			log.Info("sandbox running", "nodes", sb.Addrs(), "control", ln.Addr().String())
-			<-cmd.Context().Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			return srv.Shutdown(ctx)
+			return nil
 		},
 	}
-	def := config.Default().Sandbox
+	def := sandboxctl.Defaults()
 	cmd.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
 	cmd.Flags().IntVar(&basePort, "kafka-base-port", 19092, "Kafka port of node 1; node N listens on base+N-1 (0: free ports)")
 	cmd.Flags().StringVar(&control, "control-listen", "127.0.0.1:19090", "address of the control API")
@@ -292,18 +260,10 @@ func configCmd() *cobra.Command {
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print version, commit and Go version",
+		Short: "Print version, revision and Go version",
 		Args:  cobra.NoArgs,
 		Run: func(*cobra.Command, []string) {
-			b := buildInfo()
-			fmt.Printf("raftdrill %s (commit %s, %s)\n", b.Version, orUnknown(b.Commit), runtime.Version())
+			fmt.Println(version.Print("raftdrill"))
 		},
 	}
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }

@@ -144,7 +144,7 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
-func run(args ...string) (stdout, stderr string, code int) {
+func runCLI(args ...string) (stdout, stderr string, code int) {
 	cmd := exec.Command(binary, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -161,11 +161,11 @@ func run(args ...string) (stdout, stderr string, code int) {
 func TestRunLeaderFailoverAgainstSeparateSandbox(t *testing.T) {
 	sp := startSandbox(t)
 	cfg := sp.config(t, "")
-	stdout, stderr, code := run("run", "leader-failover", "--config", cfg)
+	stdout, stderr, code := runCLI("run", "leader-failover", "--config", cfg)
 	if code != 0 || !strings.Contains(stdout, "leader-failover drill PASSED") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"Election seconds", "Failover seconds", "Success ratio", "CRITERIA", "ANOMALIES"} {
+	for _, want := range []string{"Election time", "Failover time", "Success ratio", "CRITERIA", "ANOMALIES"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -188,7 +188,7 @@ func TestRunLeaderFailoverAgainstSeparateSandbox(t *testing.T) {
 		t.Fatalf("timeline: %d kills, %d restarts: %+v", kills, restarts, tl)
 	}
 
-	stdout, _, code = run("run", "leader-failover", "--config", cfg, "--json")
+	stdout, _, code = runCLI("run", "leader-failover", "--config", cfg, "--json")
 	var runObj struct {
 		ID       string             `json:"id"`
 		Status   string             `json:"status"`
@@ -206,7 +206,7 @@ func TestRunLeaderFailoverAgainstSeparateSandbox(t *testing.T) {
 func TestRunRefusesUnhealthyClusterAndKillsNothing(t *testing.T) {
 	sp := startSandbox(t)
 	sp.post(t, "/nodes/2/kill")
-	stdout, stderr, code := run("run", "leader-failover", "--config", sp.config(t, ""))
+	stdout, stderr, code := runCLI("run", "leader-failover", "--config", sp.config(t, ""))
 	if code != 2 || !strings.Contains(stdout, "cluster unhealthy before drill") {
 		t.Fatalf("exit %d, want 2 with the reason\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -311,7 +311,7 @@ func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("server:\n  listen: nowhere\ndrills:\n  leader-failover:\n    rate: -1\n    bogus: 1\n"), 0o600)
-	_, stderr, code := run("config", "check", "--config", bad)
+	_, stderr, code := runCLI("config", "check", "--config", bad)
 	if code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
@@ -322,10 +322,10 @@ func TestConfigCheck(t *testing.T) {
 	}
 	good := filepath.Join(dir, "good.yaml")
 	os.WriteFile(good, []byte("drills:\n  leader-failover:\n    rate: 50\n"), 0o600)
-	if stdout, stderr, code := run("config", "check", "--config", good); code != 0 {
+	if stdout, stderr, code := runCLI("config", "check", "--config", good); code != 0 {
 		t.Fatalf("valid config: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if _, stderr, code := run("run", "no-such-drill"); code != 2 || !strings.Contains(stderr, "unknown drill") {
+	if _, stderr, code := runCLI("run", "no-such-drill"); code != 2 || !strings.Contains(stderr, "unknown drill") {
 		t.Fatalf("unknown drill: exit %d %s", code, stderr)
 	}
 }

@@ -1,4 +1,4 @@
-package alerts
+package alerts_test
 
 import (
 	"math/rand/v2"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/internal/testenv"
 )
 
 // BenchmarkQuorumLossToSlack kills a majority of a sandbox cluster and
@@ -22,17 +22,17 @@ import (
 func BenchmarkQuorumLossToSlack(b *testing.B) {
 	const samples = 5
 	for b.Loop() {
-		cfg := config.Default()
-		r := newRig(b, &cfg, "bot")
+		cfg := testenv.Config()
+		r := newRig(b, cfg, "bot")
 		interval := cfg.Probes.Quorum.Interval
 		r.waitChecks(b, 1, "a healthy cluster", isAvailable)
 		var lat []time.Duration
 		for i := 0; i < samples; i++ {
 			time.Sleep(rand.N(interval))
-			before := len(r.slack.messages())
+			before := len(r.slack.Messages())
 			killed := time.Now()
 			r.kill(b, r.sb, 1, 2)
-			got := r.slack.waitMessages(b, before+1, time.Minute)
+			got := r.slack.WaitMessages(b, before+1, time.Minute)
 			page := got[before]
 			if !strings.Contains(page.Text, "Quorum lost") {
 				b.Fatalf("first message after the kill: %+v", page)
@@ -41,7 +41,7 @@ func BenchmarkQuorumLossToSlack(b *testing.B) {
 			r.restart(b, r.sb, 1, 2)
 			// The reply and the update: resolved, so quorum is back and
 			// the next kill opens a new firing.
-			r.slack.waitMessages(b, before+3, time.Minute)
+			r.slack.WaitMessages(b, before+3, time.Minute)
 		}
 		r.stop()
 		slices.Sort(lat)

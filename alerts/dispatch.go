@@ -2,11 +2,10 @@ package alerts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +23,26 @@ type DispatcherOptions struct {
 	// number of messages waiting. Either may be nil.
 	Sent   *prometheus.CounterVec
 	Queued prometheus.Gauge
+}
+
+// Notifier delivers one message. Like Alertmanager's notify.Notifier it
+// says whether a failure is worth retrying: the receiver down, rate-limiting
+// or unreachable is; a message it refused for good (a bad channel, a revoked
+// webhook) is not, or it would block every alert behind it. Errors it
+// returns never contain a secret.
+type Notifier interface {
+	Notify(ctx context.Context, m *Message) (retry bool, err error)
+}
+
+// RetryAfter returns how long the receiver asked to wait before the next
+// attempt (an error with a RetryAfter() time.Duration method says), 0 when
+// it did not say.
+func RetryAfter(err error) time.Duration {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter()
+	}
+	return 0
 }
 
 // Dispatcher delivers messages in the order they were made, one at a time,
@@ -80,8 +99,7 @@ func (d *Dispatcher) Enqueue(m *Message) {
 	if d.n == nil {
 		d.mu.Unlock()
 		d.count(m, ResultDisabled)
-		text, _ := Renderer{}.Render(m)
-		d.log.Debug("alert not sent: Slack is not configured", "kind", m.Kind(), "op", m.Op.String(), "text", text)
+		d.log.Debug("alert not sent: Slack is not configured", "kind", m.Kind(), "op", m.Op.String(), "title", m.Alert.Title, "text", m.Alert.Text)
 		return
 	}
 	d.queue = append(d.queue, m)
@@ -118,15 +136,15 @@ func (d *Dispatcher) foldOverflowLocked() []*Message {
 	var dropped []*Message
 	for len(d.queue) > d.opts.QueueSize {
 		head := d.queue[0]
-		if head.overflow == nil {
-			sum := &Message{Seq: head.Seq, At: head.At, overflow: &overflow{}}
-			sum.overflow.add(head)
+		if head.Overflow == nil {
+			sum := &Message{Seq: head.Seq, At: head.At, Overflow: &Overflow{}}
+			sum.Overflow.add(head)
 			dropped = append(dropped, head)
 			d.queue[0] = sum
 			continue
 		}
 		victim := d.queue[1]
-		head.overflow.add(victim)
+		head.Overflow.add(victim)
 		head.At = victim.At
 		dropped = append(dropped, victim)
 		d.queue = append(d.queue[:1], d.queue[2:]...)
@@ -263,68 +281,51 @@ func (d *Dispatcher) flush() {
 	}
 }
 
-// overflow summarises messages folded out of a full queue.
-type overflow struct {
-	count       int
-	first, last time.Time
-	byKind      map[string]int
-	lines       []string
+// Overflow summarises messages folded out of a full queue.
+type Overflow struct {
+	Count       int
+	First, Last time.Time
+	ByKind      map[string]int
+	Lines       []string // the latest folded, one line each, oldest first
 }
 
 const maxOverflowLines = 15
 
-func (o *overflow) add(m *Message) {
-	if m.overflow != nil { // a summary folded into a summary
-		o.count += m.overflow.count
-		for k, n := range m.overflow.byKind {
+func (o *Overflow) add(m *Message) {
+	if m.Overflow != nil { // a summary folded into a summary
+		o.Count += m.Overflow.Count
+		for k, n := range m.Overflow.ByKind {
 			o.bump(k, n)
 		}
-		o.lines = append(o.lines, m.overflow.lines...)
-		o.span(m.overflow.first)
-		o.span(m.overflow.last)
+		o.Lines = append(o.Lines, m.Overflow.Lines...)
+		o.span(m.Overflow.First)
+		o.span(m.Overflow.Last)
 		return
 	}
-	o.count++
+	o.Count++
 	o.bump(m.Kind(), 1)
 	o.span(m.At)
-	o.lines = append(o.lines, fmt.Sprintf("%s %s %s: %s", stamp(m.At), m.Op, m.Kind(), m.Alert.Title))
-	if len(o.lines) > maxOverflowLines {
-		o.lines = o.lines[len(o.lines)-maxOverflowLines:]
+	o.Lines = append(o.Lines, fmt.Sprintf("%s %s %s: %s", m.At.UTC().Format("2006-01-02 15:04:05Z"), m.Op, m.Kind(), m.Alert.Title))
+	if len(o.Lines) > maxOverflowLines {
+		o.Lines = o.Lines[len(o.Lines)-maxOverflowLines:]
 	}
 }
 
-func (o *overflow) bump(kind string, n int) {
-	if o.byKind == nil {
-		o.byKind = map[string]int{}
+func (o *Overflow) bump(kind string, n int) {
+	if o.ByKind == nil {
+		o.ByKind = map[string]int{}
 	}
-	o.byKind[kind] += n
+	o.ByKind[kind] += n
 }
 
-func (o *overflow) span(t time.Time) {
+func (o *Overflow) span(t time.Time) {
 	if t.IsZero() {
 		return
 	}
-	if o.first.IsZero() || t.Before(o.first) {
-		o.first = t
+	if o.First.IsZero() || t.Before(o.First) {
+		o.First = t
 	}
-	if t.After(o.last) {
-		o.last = t
+	if t.After(o.Last) {
+		o.Last = t
 	}
-}
-
-func (o *overflow) listing() string {
-	kinds := make([]string, 0, len(o.byKind))
-	for k := range o.byKind {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	var counts []string
-	for _, k := range kinds {
-		counts = append(counts, fmt.Sprintf("%d× %s", o.byKind[k], k))
-	}
-	out := "*By kind:* " + strings.Join(counts, ", ")
-	if len(o.lines) > 0 {
-		out += "\n*Latest folded:*\n" + esc(strings.Join(o.lines, "\n"))
-	}
-	return out
 }

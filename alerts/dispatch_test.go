@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/raftdrill/raftdrill/internal/testutil"
 )
 
 // scriptedNotifier fails as told, then records what it delivered.
@@ -33,8 +35,8 @@ func (n *scriptedNotifier) Notify(_ context.Context, m *Message) (bool, error) {
 		return n.retryable, err
 	}
 	title := m.Alert.Title
-	if m.overflow != nil {
-		title = fmt.Sprintf("summary of %d", m.overflow.count)
+	if m.Overflow != nil {
+		title = fmt.Sprintf("summary of %d", m.Overflow.Count)
 	}
 	n.delivered = append(n.delivered, title)
 	return false, nil
@@ -63,14 +65,16 @@ func runDispatcher(t *testing.T, d *Dispatcher) {
 }
 
 func TestDispatcherCreatesEverySeriesAtStartUp(t *testing.T) {
+	t.Parallel()
 	sent := sentCounter()
 	NewDispatcher(nil, DispatcherOptions{Sent: sent}, nil)
-	if n := testutil.CollectAndCount(sent); n != len(Kinds)*len(Results) {
+	if n := promtest.CollectAndCount(sent); n != len(Kinds)*len(Results) {
 		t.Fatalf("%d series, want %d", n, len(Kinds)*len(Results))
 	}
 }
 
 func TestDispatcherRetriesAndDeliversInOrder(t *testing.T) {
+	t.Parallel()
 	n := &scriptedNotifier{retryable: true, fail: []error{errors.New("connection refused"), errors.New("500"), errors.New("500")}}
 	sent := sentCounter()
 	d := NewDispatcher(n, DispatcherOptions{QueueSize: 10, Backoff: time.Millisecond, BackoffMax: 5 * time.Millisecond, Sent: sent}, nil)
@@ -78,25 +82,26 @@ func TestDispatcherRetriesAndDeliversInOrder(t *testing.T) {
 		d.Enqueue(msg(KindThresholdMissed, title))
 	}
 	runDispatcher(t, d)
-	waitUntil(t, "3 deliveries", 10*time.Second, func() bool { return len(n.got()) == 3 })
+	testutil.WaitFor(t, "3 deliveries", 10*time.Second, func() bool { return len(n.got()) == 3 })
 	if got := n.got(); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("delivered %v", got)
 	}
-	if v := testutil.ToFloat64(sent.WithLabelValues(KindThresholdMissed, ResultSent)); v != 3 {
+	if v := promtest.ToFloat64(sent.WithLabelValues(KindThresholdMissed, ResultSent)); v != 3 {
 		t.Fatalf("sent %v", v)
 	}
-	if v := testutil.ToFloat64(sent.WithLabelValues(KindThresholdMissed, ResultRetry)); v != 3 {
+	if v := promtest.ToFloat64(sent.WithLabelValues(KindThresholdMissed, ResultRetry)); v != 3 {
 		t.Fatalf("retry %v", v)
 	}
 }
 
 func TestDispatcherHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
 	wait := 400 * time.Millisecond
-	n := &scriptedNotifier{retryable: true, fail: []error{&DeliveryError{msg: "rate limited", retryAfter: wait}}}
+	n := &scriptedNotifier{retryable: true, fail: []error{retryAfterError{wait}}}
 	d := NewDispatcher(n, DispatcherOptions{Backoff: time.Millisecond}, nil)
 	d.Enqueue(msg(KindQuorumLost, "a"))
 	runDispatcher(t, d)
-	waitUntil(t, "delivery", 10*time.Second, func() bool { return len(n.got()) == 1 })
+	testutil.WaitFor(t, "delivery", 10*time.Second, func() bool { return len(n.got()) == 1 })
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if gap := n.attempts[1].Sub(n.attempts[0]); gap < wait {
@@ -105,17 +110,18 @@ func TestDispatcherHonoursRetryAfter(t *testing.T) {
 }
 
 func TestDispatcherGivesUpOnARefusalAndMovesOn(t *testing.T) {
+	t.Parallel()
 	n := &scriptedNotifier{retryable: false, fail: []error{errors.New("channel_not_found")}}
 	sent := sentCounter()
 	d := NewDispatcher(n, DispatcherOptions{Backoff: time.Millisecond, Sent: sent}, nil)
 	d.Enqueue(msg(KindDrillError, "refused"))
 	d.Enqueue(msg(KindDrillError, "next"))
 	runDispatcher(t, d)
-	waitUntil(t, "delivery", 10*time.Second, func() bool { return len(n.got()) == 1 })
+	testutil.WaitFor(t, "delivery", 10*time.Second, func() bool { return len(n.got()) == 1 })
 	if got := n.got(); got[0] != "next" {
 		t.Fatalf("delivered %v", got)
 	}
-	if v := testutil.ToFloat64(sent.WithLabelValues(KindDrillError, ResultFailed)); v != 1 {
+	if v := promtest.ToFloat64(sent.WithLabelValues(KindDrillError, ResultFailed)); v != 1 {
 		t.Fatalf("failed %v", v)
 	}
 }
@@ -123,6 +129,7 @@ func TestDispatcherGivesUpOnARefusalAndMovesOn(t *testing.T) {
 // A full queue keeps the newest messages and folds the oldest into one
 // summary that is delivered first, where they would have been.
 func TestDispatcherFoldsTheOldestIntoASummaryWhenFull(t *testing.T) {
+	t.Parallel()
 	n := &scriptedNotifier{}
 	sent := sentCounter()
 	d := NewDispatcher(n, DispatcherOptions{QueueSize: 3, Sent: sent}, nil)
@@ -132,37 +139,38 @@ func TestDispatcherFoldsTheOldestIntoASummaryWhenFull(t *testing.T) {
 	if d.Len() != 3 {
 		t.Fatalf("queue length %d, want 3", d.Len())
 	}
-	text, _ := Renderer{Cluster: "c"}.Render(d.queue[0])
-	if !strings.Contains(text, "4 alerts were not delivered") || !strings.Contains(text, "4× quorum-lost") || !strings.Contains(text, "m4") {
-		t.Fatalf("summary: %s", text)
+	if o := d.queue[0].Overflow; o == nil || o.Count != 4 || o.ByKind[KindQuorumLost] != 4 || !strings.Contains(strings.Join(o.Lines, "\n"), "m4") {
+		t.Fatalf("summary: %+v", d.queue[0])
 	}
 	runDispatcher(t, d)
-	waitUntil(t, "deliveries", 10*time.Second, func() bool { return len(n.got()) == 3 })
+	testutil.WaitFor(t, "deliveries", 10*time.Second, func() bool { return len(n.got()) == 3 })
 	if got := n.got(); !slices.Equal(got, []string{"summary of 4", "m5", "m6"}) {
 		t.Fatalf("delivered %v", got)
 	}
-	if v := testutil.ToFloat64(sent.WithLabelValues(KindQuorumLost, ResultDropped)); v != 4 {
+	if v := promtest.ToFloat64(sent.WithLabelValues(KindQuorumLost, ResultDropped)); v != 4 {
 		t.Fatalf("dropped %v", v)
 	}
-	if v := testutil.ToFloat64(sent.WithLabelValues(KindOverflow, ResultSent)); v != 1 {
+	if v := promtest.ToFloat64(sent.WithLabelValues(KindOverflow, ResultSent)); v != 1 {
 		t.Fatalf("summary sent %v", v)
 	}
 }
 
 func TestDispatcherWithoutSlackOnlyCounts(t *testing.T) {
+	t.Parallel()
 	sent := sentCounter()
 	d := NewDispatcher(nil, DispatcherOptions{Sent: sent}, nil)
 	d.Enqueue(msg(KindQuorumLost, "a"))
 	if d.Len() != 0 {
 		t.Fatal("queued with no Slack to deliver to")
 	}
-	if v := testutil.ToFloat64(sent.WithLabelValues(KindQuorumLost, ResultDisabled)); v != 1 {
+	if v := promtest.ToFloat64(sent.WithLabelValues(KindQuorumLost, ResultDisabled)); v != 1 {
 		t.Fatalf("disabled %v", v)
 	}
 }
 
 // At shutdown what is queued gets one short last chance.
 func TestDispatcherFlushesAtShutdown(t *testing.T) {
+	t.Parallel()
 	n := &scriptedNotifier{}
 	d := NewDispatcher(n, DispatcherOptions{}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -177,6 +185,7 @@ func TestDispatcherFlushesAtShutdown(t *testing.T) {
 // A message stuck in retries counts as waiting: the queue-length gauge is
 // what RaftdrillAlertsUndelivered watches.
 func TestDispatcherQueueLengthCountsTheMessageBeingRetried(t *testing.T) {
+	t.Parallel()
 	n := &scriptedNotifier{retryable: true}
 	for i := 0; i < 1000; i++ {
 		n.fail = append(n.fail, errors.New("503"))
@@ -185,12 +194,19 @@ func TestDispatcherQueueLengthCountsTheMessageBeingRetried(t *testing.T) {
 	d := NewDispatcher(n, DispatcherOptions{Backoff: time.Millisecond, BackoffMax: 2 * time.Millisecond, Queued: queued}, nil)
 	d.Enqueue(msg(KindQuorumLost, "stuck"))
 	runDispatcher(t, d)
-	waitUntil(t, "retries", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "retries", 10*time.Second, func() bool {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		return len(n.attempts) >= 3
 	})
-	if v := testutil.ToFloat64(queued); v != 1 {
+	if v := promtest.ToFloat64(queued); v != 1 {
 		t.Fatalf("queue length %v while a message is being retried", v)
 	}
 }
+
+// retryAfterError is a failure that says when to try again, as Slack's
+// Retry-After does.
+type retryAfterError struct{ wait time.Duration }
+
+func (e retryAfterError) Error() string             { return "rate limited" }
+func (e retryAfterError) RetryAfter() time.Duration { return e.wait }

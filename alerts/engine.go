@@ -8,23 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/probes/quorum"
+	"github.com/raftdrill/raftdrill/run"
 )
-
-// Run is a drill run as the alerting side sees it (the daemon's run,
-// without the daemon).
-type Run struct {
-	ID           string
-	Drill        string
-	Trigger      string
-	Status       string
-	StartedAt    time.Time
-	FinishedAt   time.Time
-	Measurements map[string]float64
-	Criteria     []probes.Criterion
-	Anomalies    []probes.Anomaly
-	Error        string
-}
 
 // Settings are the engine's thresholds (from config alerts.*).
 type Settings struct {
@@ -45,8 +31,8 @@ type Engine struct {
 	send func(*Message)
 	log  *slog.Logger
 
-	obs  chan probes.QuorumObservation
-	runs chan Run
+	obs  chan quorum.Observation
+	runs chan run.Run
 	done chan struct{}
 
 	// Owned by the goroutine in Run (or a test calling the handlers).
@@ -56,7 +42,7 @@ type Engine struct {
 	stale    *firing
 	started  time.Time
 	lastPass time.Time
-	lastRun  *Run
+	lastRun  *run.Run
 	notes    map[string]*plannedNote // run id → planned outage
 }
 
@@ -96,8 +82,8 @@ func NewEngine(set Settings, plan *Planner, send func(*Message), log *slog.Logge
 	}
 	return &Engine{
 		set: set, plan: plan, send: send, log: log,
-		obs:     make(chan probes.QuorumObservation, 16),
-		runs:    make(chan Run, 64),
+		obs:     make(chan quorum.Observation, 16),
+		runs:    make(chan run.Run, 64),
 		done:    make(chan struct{}),
 		drills:  map[string]*drillState{},
 		notes:   map[string]*plannedNote{},
@@ -107,7 +93,7 @@ func NewEngine(set Settings, plan *Planner, send func(*Message), log *slog.Logge
 
 // Observe hands over one quorum observation; it waits while the engine is
 // busy and returns at once after the engine has stopped.
-func (e *Engine) Observe(o probes.QuorumObservation) {
+func (e *Engine) Observe(o quorum.Observation) {
 	select {
 	case e.obs <- o:
 	case <-e.done:
@@ -116,14 +102,14 @@ func (e *Engine) Observe(o probes.QuorumObservation) {
 
 // RunStarted is called by the daemon when a drill starts. The planner
 // hears of it at once, before the drill can kill anything.
-func (e *Engine) RunStarted(r Run) { e.plan.Begin(r.ID, r.Drill) }
+func (e *Engine) RunStarted(r run.Run) { e.plan.Begin(r.ID, r.Drill) }
 
 // RunFinished is called by the daemon when a drill ends. A finished run
 // may carry a data anomaly, the most urgent page of all, so it waits for
 // the engine (which only ever falls behind by a tick) rather than drop it;
 // only an engine that has stopped loses it.
-func (e *Engine) RunFinished(r Run) {
-	e.plan.End(r.ID, orNow(r.FinishedAt))
+func (e *Engine) RunFinished(r run.Run) {
+	e.plan.End(r.ID, finishedAt(r))
 	select {
 	case e.runs <- r:
 	case <-e.done:
@@ -219,7 +205,7 @@ func (e *Engine) firings() []*firing {
 }
 
 // onObservation is the quorum-lost state machine.
-func (e *Engine) onObservation(o probes.QuorumObservation, now time.Time) {
+func (e *Engine) onObservation(o quorum.Observation, now time.Time) {
 	q := &e.quorum
 	if o.Available {
 		if q.firing != nil {
@@ -248,7 +234,7 @@ func (e *Engine) onObservation(o probes.QuorumObservation, now time.Time) {
 	}
 }
 
-func (e *Engine) notePlanned(v Verdict, o probes.QuorumObservation) {
+func (e *Engine) notePlanned(v Verdict, o quorum.Observation) {
 	n := e.notes[v.Run]
 	if n == nil {
 		n = &plannedNote{first: o.At, nodes: map[int32]bool{}}
@@ -262,14 +248,14 @@ func (e *Engine) notePlanned(v Verdict, o probes.QuorumObservation) {
 	}
 }
 
-func canaryOK(o probes.QuorumObservation) string {
+func canaryOK(o quorum.Observation) string {
 	if o.Canary.Enabled {
 		return fmt.Sprintf(", canary writes acked by %d of %d partitions", o.Canary.Acked, o.Canary.Attempts)
 	}
 	return ""
 }
 
-func (e *Engine) quorumAlert(o probes.QuorumObservation, since time.Time, v Verdict) Alert {
+func (e *Engine) quorumAlert(o quorum.Observation, since time.Time, v Verdict) Alert {
 	need := len(o.Nodes)/2 + 1
 	a := Alert{
 		Kind:  KindQuorumLost,
@@ -316,7 +302,7 @@ func (e *Engine) quorumAlert(o probes.QuorumObservation, since time.Time, v Verd
 // it found any (the most urgent, sent for every such run), else
 // threshold-missed or drill-error when that opens a firing; a passing run
 // resolves what its drill had firing.
-func (e *Engine) onRunFinished(r Run, now time.Time) {
+func (e *Engine) onRunFinished(r run.Run, now time.Time) {
 	e.lastRun = &r
 	ds := e.drills[r.Drill]
 	if ds == nil {
@@ -334,7 +320,7 @@ func (e *Engine) onRunFinished(r Run, now time.Time) {
 		e.resolve(&ds.errored, now, fmt.Sprintf("Drill *%s* runs again (run %s).", esc(r.Drill), esc(r.ID)))
 		e.event(runAlert(KindDataAnomaly, r, notes), now)
 		sent = true
-	case r.Status == probes.StatusError:
+	case r.Status == run.StatusError:
 		a := runAlert(KindDrillError, r, notes)
 		if ds.errored == nil {
 			ds.errored = e.open(KindDrillError, a, now)
@@ -342,7 +328,7 @@ func (e *Engine) onRunFinished(r Run, now time.Time) {
 		} else {
 			ds.errored.alert = a
 		}
-	case r.Status == probes.StatusFailed:
+	case r.Status == run.StatusFailed:
 		e.resolve(&ds.errored, now, fmt.Sprintf("Drill *%s* runs again (run %s).", esc(r.Drill), esc(r.ID)))
 		a := runAlert(KindThresholdMissed, r, notes)
 		if ds.missed == nil {
@@ -351,7 +337,7 @@ func (e *Engine) onRunFinished(r Run, now time.Time) {
 		} else {
 			ds.missed.alert = a
 		}
-	case r.Status == probes.StatusPassed:
+	case r.Status == run.StatusPassed:
 		e.lastPass = now
 		why := fmt.Sprintf("Drill *%s* passed again (run %s).", esc(r.Drill), esc(r.ID))
 		e.resolve(&ds.errored, now, why)
@@ -379,20 +365,21 @@ func (e *Engine) takeNote(run string) string {
 }
 
 // runAlert describes a finished run for kind.
-func runAlert(kind string, r Run, notes []string) Alert {
+func runAlert(kind string, r run.Run, notes []string) Alert {
 	a := Alert{Kind: kind, Drill: r.Drill, RunID: r.ID, Criteria: r.Criteria, Anomalies: r.Anomalies,
-		Figures: keyFigures(r), Notes: notes, Since: orNow(r.FinishedAt)}
+		Figures: keyFigures(r), Notes: notes, Since: finishedAt(r)}
 	var missed []string
 	for _, c := range r.Criteria {
 		if !c.Passed {
-			missed = append(missed, fmt.Sprintf("*%s* %s (threshold %s %s)", esc(c.Name), withUnit(c.Value, c.Unit), c.Op, withUnit(c.Threshold, c.Unit)))
+			m := run.Lookup(c.Name)
+			missed = append(missed, fmt.Sprintf("*%s* %s (threshold %s %s)", esc(c.Name), m.Format(c.Value), c.Op, m.Format(c.Threshold)))
 		}
 	}
 	switch kind {
 	case KindDataAnomaly:
 		a.Title = fmt.Sprintf("Data anomaly in drill %s", r.Drill)
 		a.Text = fmt.Sprintf("Drill *%s* found %s. Acknowledged writes may be lost or wrong: treat it as data loss until shown otherwise.",
-			esc(r.Drill), esc(probes.Summary(r.Anomalies)))
+			esc(r.Drill), esc(run.Summary(r.Anomalies)))
 	case KindDrillError:
 		a.Title = fmt.Sprintf("Drill %s could not run", r.Drill)
 		a.Text = fmt.Sprintf("Drill *%s* could not run: %s", esc(r.Drill), esc(r.Error))
@@ -403,27 +390,19 @@ func runAlert(kind string, r Run, notes []string) Alert {
 	return a
 }
 
-// keyFigureNames are the measurements shown as figures, in this order.
-var keyFigureNames = []string{
-	"election_seconds", "failover_seconds", "success_ratio", "messages_sent", "messages_acked",
-	"messages_lost", "messages_corrupted", "produce_throughput_mps", "latency_p99_seconds",
-}
-
-func keyFigures(r Run) []Figure {
-	crit := map[string]probes.Criterion{}
+// keyFigures are the run's key figures (the measurement table says which),
+// each against its criterion where it has one.
+func keyFigures(r run.Run) []Figure {
+	crit := map[string]run.Criterion{}
 	for _, c := range r.Criteria {
 		crit[c.Name] = c
 	}
 	var out []Figure
-	for _, name := range keyFigureNames {
-		v, ok := r.Measurements[name]
-		if !ok {
-			continue
-		}
-		f := Figure{Name: name, Value: Num(v)}
-		if c, ok := crit[name]; ok {
-			f.Value = withUnit(v, c.Unit)
-			f.Want, f.OK = c.Op+" "+withUnit(c.Threshold, c.Unit), c.Passed
+	for _, m := range run.KeyFigures(r.Measurements) {
+		v := r.Measurements.Value(m)
+		f := Figure{Name: m.Label, Value: m.Format(v)}
+		if c, ok := crit[m.Key]; ok {
+			f.Want, f.OK = c.Op+" "+m.Format(c.Threshold), c.Passed
 		}
 		out = append(out, f)
 	}
@@ -433,12 +412,12 @@ func keyFigures(r Run) []Figure {
 func (e *Engine) staleAlert(now time.Time) Alert {
 	since := maxTime(e.started, e.lastPass)
 	a := Alert{Kind: KindDrillsStale, Title: "No drill has passed lately", Since: since.Add(e.set.StaleAfter),
-		Figures: []Figure{{Name: "Since last pass", Value: roundDur(now.Sub(since)).String(), Want: "< " + e.set.StaleAfter.String(), OK: false}}}
+		Figures: []Figure{{Name: "Since last pass", Value: RoundDuration(now.Sub(since)).String(), Want: "< " + e.set.StaleAfter.String(), OK: false}}}
 	last := "No drill has passed since raftdrill started at " + stamp(e.started) + "."
 	if !e.lastPass.IsZero() {
 		last = "The last drill passed at " + stamp(e.lastPass) + "."
 	}
-	a.Text = fmt.Sprintf("Nothing has proven for %s that the cluster survives losing a node. %s", roundDur(now.Sub(since)), last)
+	a.Text = fmt.Sprintf("Nothing has proven for %s that the cluster survives losing a node. %s", RoundDuration(now.Sub(since)), last)
 	if r := e.lastRun; r != nil {
 		a.Text += fmt.Sprintf(" Last run: *%s* %s (%s).", esc(r.Drill), r.Status, esc(r.ID))
 		a.Drill, a.RunID = r.Drill, r.ID
@@ -448,11 +427,11 @@ func (e *Engine) staleAlert(now time.Time) Alert {
 	return a
 }
 
-func orNow(t time.Time) time.Time {
-	if t.IsZero() {
+func finishedAt(r run.Run) time.Time {
+	if r.FinishedAt == nil {
 		return time.Now()
 	}
-	return t
+	return *r.FinishedAt
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -1,12 +1,14 @@
 package alerts
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/probes/quorum"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 // engineUnderTest drives an engine's handlers directly with made-up times,
@@ -32,10 +34,10 @@ func (u *engineUnderTest) observe(d time.Duration, up ...int32) {
 	u.e.onObservation(observation(u.at(d), up...), u.at(d))
 }
 
-func observation(at time.Time, up ...int32) probes.QuorumObservation {
-	o := probes.QuorumObservation{At: at, Partitions: 3, Canary: probes.Canary{Enabled: true, Attempts: 3}}
+func observation(at time.Time, up ...int32) quorum.Observation {
+	o := quorum.Observation{At: at, Partitions: 3, Canary: quorum.Canary{Enabled: true, Attempts: 3}}
 	for id := int32(1); id <= 3; id++ {
-		st := probes.NodeStatus{ID: id, Up: slices.Contains(up, id)}
+		st := quorum.NodeStatus{ID: id, Up: slices.Contains(up, id)}
 		if st.Up {
 			o.Up++
 		} else {
@@ -47,7 +49,7 @@ func observation(at time.Time, up ...int32) probes.QuorumObservation {
 	if o.Majority {
 		o.Canary.Acked = 3
 	} else {
-		o.Leaderless = []probes.TopicPartition{{Topic: "raftdrill", Partition: 0}, {Topic: "raftdrill", Partition: 1}}
+		o.Leaderless = []quorum.TopicPartition{{Topic: "raftdrill", Partition: 0}, {Topic: "raftdrill", Partition: 1}}
 		o.Canary.Failures = []string{"partition 2 via node 1: failed: NOT_ENOUGH_REPLICAS"}
 	}
 	o.Available = o.Majority
@@ -72,6 +74,7 @@ func wantOps(t *testing.T, u *engineUnderTest, want ...string) {
 var defaultSettings = Settings{QuorumLostAfter: 2, RepeatInterval: 4 * time.Hour}
 
 func TestQuorumLostFiresOnceAfterConsecutiveChecksAndResolves(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	u.observe(0, 1, 2, 3)
 	u.observe(5*time.Second, 1)
@@ -94,6 +97,7 @@ func TestQuorumLostFiresOnceAfterConsecutiveChecksAndResolves(t *testing.T) {
 }
 
 func TestQuorumBlipIsNotAnAlert(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	for i := 0; i < 10; i++ {
 		u.observe(time.Duration(2*i)*5*time.Second, 1)
@@ -103,6 +107,7 @@ func TestQuorumBlipIsNotAnAlert(t *testing.T) {
 }
 
 func TestRepeatOnlyAfterRepeatIntervalWhileFiring(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	u.observe(0, 1)
 	u.observe(5*time.Second, 1)
@@ -121,40 +126,51 @@ func TestRepeatOnlyAfterRepeatIntervalWhileFiring(t *testing.T) {
 	wantOps(t, u, "quorum-lost/open", "quorum-lost/repeat", "quorum-lost/resolve")
 }
 
-func failedRun(id string) Run {
-	return Run{ID: id, Drill: "leader-failover", Status: probes.StatusFailed,
-		Measurements: map[string]float64{"failover_seconds": 22.5, "election_seconds": 1.234, "success_ratio": 0.91},
-		Criteria: []probes.Criterion{
-			{Name: "election_seconds", Op: "<", Threshold: 15, Value: 1.234, Unit: "s", Passed: true},
-			{Name: "failover_seconds", Op: "<", Threshold: 15, Value: 22.5, Unit: "s", Passed: false},
-			{Name: "success_ratio", Op: ">", Threshold: 0.8, Value: 0.91, Passed: true},
-		}}
+func failedRun(id string) run.Run {
+	r := run.New("leader-failover", run.TriggerSchedule, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r.ID = id
+	r.Finish(run.Result{Status: run.StatusFailed,
+		Measurements: run.Measurements{"failover_seconds": 22.5, "election_seconds": 1.234, "success_ratio": 0.91},
+		Criteria: []run.Criterion{
+			run.Judge(run.ElectionSeconds, "<", 15, 1.234),
+			run.Judge(run.FailoverSeconds, "<", 15, 22.5),
+			run.Judge(run.SuccessRatio, ">", 0.8, 0.91),
+		}}, r.StartedAt.Add(time.Minute))
+	return r
 }
 
-func passedRun(id string) Run {
+func passedRun(id string) run.Run {
 	r := failedRun(id)
-	r.Status = probes.StatusPassed
+	r.Status = run.StatusPassed
 	r.Criteria[1].Value, r.Criteria[1].Passed = 2.1, true
 	return r
 }
 
 func TestThresholdMissedNamesCriterionThresholdAndValue(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	u.e.onRunFinished(failedRun("r1"), u.at(time.Minute))
 	wantOps(t, u, "threshold-missed/open")
-	text, blocks := Renderer{Cluster: "prod", RunURLBase: "https://rd.example/runs/"}.Render(u.got[0])
-	all := text + blocksJSON(t, blocks)
-	for _, want := range []string{"failover_seconds", "22.5 s", "&lt; 15 s", "MISSED", "leader-failover", "prod", "https://rd.example/runs/r1"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("message lacks %q:\n%s", want, all)
+	a := u.got[0].Alert
+	if a.Drill != "leader-failover" || a.RunID != "r1" || len(a.Criteria) != 3 {
+		t.Errorf("alert: %+v", a)
+	}
+	if !strings.Contains(a.Text, "*failover_seconds* 22.5 s (threshold < 15 s)") {
+		t.Errorf("text should say which criterion missed by how much: %q", a.Text)
+	}
+	var failover *Figure
+	for i, f := range a.Figures {
+		if f.Name == run.FailoverSeconds.Label {
+			failover = &a.Figures[i]
 		}
 	}
-	if !strings.Contains(text, "*failover_seconds* 22.5 s (threshold < 15 s)") {
-		t.Errorf("fallback text should say which criterion missed by how much: %q", text)
+	if failover == nil || failover.Value != "22.5 s" || failover.Want != "< 15 s" || failover.OK {
+		t.Errorf("failover figure %+v in %+v", failover, a.Figures)
 	}
 }
 
 func TestThresholdMissedOncePerFiringAndResolvedByAPass(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	u.e.onRunFinished(failedRun("r1"), u.at(time.Minute))
 	u.e.onRunFinished(failedRun("r2"), u.at(16*time.Minute))
@@ -170,10 +186,11 @@ func TestThresholdMissedOncePerFiringAndResolvedByAPass(t *testing.T) {
 }
 
 func TestDataAnomalyEveryRunInsteadOfThresholdMissed(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	r := failedRun("r1")
-	r.Anomalies = []probes.Anomaly{{Kind: probes.KindLostWrite, Count: 3, Detail: "acked, never read back",
-		Examples: []probes.Example{{Partition: 0, Offset: 12, Seq: 7, Node: 2}}}}
+	r.Anomalies = []run.Anomaly{{Kind: run.KindLostWrite, Count: 3, Detail: "acked, never read back",
+		Examples: []run.Example{{Partition: 0, Offset: 12, Seq: 7, Node: 2}}}}
 	u.e.onRunFinished(r, u.at(time.Minute))
 	r.ID = "r2"
 	u.e.onRunFinished(r, u.at(16*time.Minute))
@@ -181,18 +198,18 @@ func TestDataAnomalyEveryRunInsteadOfThresholdMissed(t *testing.T) {
 	if u.got[0].Resolvable {
 		t.Fatal("a data anomaly is a fact about a run; it does not resolve")
 	}
-	_, blocks := Renderer{Cluster: "prod"}.Render(u.got[0])
-	js := blocksJSON(t, blocks)
-	for _, want := range []string{"lost-write", "×3", "offset 12 seq 7", "failover_seconds"} {
-		if !strings.Contains(js, want) {
-			t.Errorf("anomaly message lacks %q", want)
-		}
+	a := u.got[0].Alert
+	if len(a.Anomalies) != 1 || a.Anomalies[0].Count != 3 || a.Anomalies[0].Examples[0].Offset != 12 ||
+		!strings.Contains(a.Text, "lost-write ×3") || len(a.Figures) == 0 {
+		t.Errorf("anomaly alert: %+v", a)
 	}
 }
 
 func TestDrillErrorOpensOnceAndResolvesWhenTheDrillRunsAgain(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
-	r := Run{ID: "r1", Drill: "leader-failover", Status: probes.StatusError, Error: "cluster unhealthy before drill: nodes [2] are down"}
+	r := failedRun("r1")
+	r.Finish(run.Failed(errors.New("cluster unhealthy before drill: nodes [2] are down")), *r.FinishedAt)
 	u.e.onRunFinished(r, u.at(time.Minute))
 	r.ID = "r2"
 	u.e.onRunFinished(r, u.at(16*time.Minute))
@@ -205,6 +222,7 @@ func TestDrillErrorOpensOnceAndResolvesWhenTheDrillRunsAgain(t *testing.T) {
 }
 
 func TestDrillsStaleDeadMansSwitch(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(Settings{QuorumLostAfter: 2, StaleAfter: time.Hour})
 	u.e.onTick(u.at(59 * time.Minute))
 	wantOps(t, u)
@@ -229,6 +247,7 @@ func TestDrillsStaleDeadMansSwitch(t *testing.T) {
 // A drill that kills a majority on purpose is not an incident; the loss
 // becomes a note in the drill's own message.
 func TestPlannedMajorityLossIsNotPaged(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	u.plan.Begin("r1", "failure-recovery")
 	u.plan.killing(2, u.at(time.Second))
@@ -269,6 +288,7 @@ func TestPlannedMajorityLossIsNotPaged(t *testing.T) {
 
 // Past the drill's recovery deadline, the same loss pages.
 func TestPlannedLossPagesAfterTheRecoveryDeadline(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	u.plan.Begin("r1", "failure-recovery")
 	u.plan.killing(2, u.at(0))
@@ -290,6 +310,7 @@ func TestPlannedLossPagesAfterTheRecoveryDeadline(t *testing.T) {
 
 // A node the drill did not kill going down during the drill is real.
 func TestUnplannedNodeLossDuringADrillPages(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	u.plan.Begin("r1", "leader-failover")
 	u.plan.killing(2, u.at(0))
@@ -299,6 +320,7 @@ func TestUnplannedNodeLossDuringADrillPages(t *testing.T) {
 }
 
 func TestMaxOutageBoundsAPlannedLoss(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	u.plan.Begin("r1", "failure-recovery")
 	u.plan.killing(2, u.at(0))
@@ -314,13 +336,14 @@ func TestMaxOutageBoundsAPlannedLoss(t *testing.T) {
 // Nodes back but partitions still leaderless past the grace: that pages,
 // and says the drill did restore its nodes.
 func TestRestoredNodesButNoQuorumAfterGracePages(t *testing.T) {
+	t.Parallel()
 	u := newEngineUnderTest(defaultSettings)
 	u.plan.Begin("r1", "failure-recovery")
 	u.plan.killing(2, u.at(0))
 	u.plan.restarted(2, u.at(10*time.Second))
 	lost := func(d time.Duration) {
 		o := observation(u.at(d), 1, 2, 3)
-		o.Available, o.Leaderless = false, []probes.TopicPartition{{Topic: "raftdrill", Partition: 0}}
+		o.Available, o.Leaderless = false, []quorum.TopicPartition{{Topic: "raftdrill", Partition: 0}}
 		u.e.onObservation(o, u.at(d))
 	}
 	lost(20 * time.Second)

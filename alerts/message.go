@@ -3,7 +3,7 @@ package alerts
 import (
 	"time"
 
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 // Alert kinds: the kind label of raftdrill_alerts_sent_total and the anchor
@@ -73,8 +73,8 @@ type Alert struct {
 	Title     string // one line, no cluster name (the renderer adds it)
 	Text      string // Slack mrkdwn: what happened and what it means
 	Figures   []Figure
-	Criteria  []probes.Criterion
-	Anomalies []probes.Anomaly
+	Criteria  []run.Criterion
+	Anomalies []run.Anomaly
 	Drill     string
 	RunID     string
 	// Notes are quiet remarks, such as quorum loss a drill caused on
@@ -96,15 +96,16 @@ type Message struct {
 	// Resolution says what ended the firing (OpResolve only).
 	Resolution string
 
-	overflow *overflow // set on the summary of dropped messages
-	// steps of a multi-call delivery already done, so that a retry does
+	// Overflow is set on the summary of messages dropped from a full queue.
+	Overflow *Overflow
+	// Steps of a multi-call delivery already done, so that a retry does
 	// not post a thread reply twice.
-	steps int
+	Steps int
 }
 
 // Kind is the metric label for the message.
 func (m *Message) Kind() string {
-	if m.overflow != nil {
+	if m.Overflow != nil {
 		return KindOverflow
 	}
 	return m.Alert.Kind

@@ -1,12 +1,9 @@
 package alerts
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/raftdrill/raftdrill/probes"
 )
 
 // Planner knows which nodes are down because a drill took them down on
@@ -156,40 +153,12 @@ func (p *Planner) pruneLocked(now time.Time) {
 	}
 }
 
-// Control wraps the node controller the drills use, so that the planner
-// hears of every kill before it happens and every restart after it worked.
-func (p *Planner) Control(inner probes.NodeController) probes.NodeController {
-	return plannedControl{inner: inner, p: p}
-}
+// Killing is told of every kill before it happens: the drill's Restorer
+// calls it (the planner is one of the drill's node observers).
+func (p *Planner) Killing(id int32, at time.Time) { p.killing(id, at) }
 
-type plannedControl struct {
-	inner probes.NodeController
-	p     *Planner
-}
-
-func (c plannedControl) Kill(ctx context.Context, id int32) error {
-	c.p.killing(id, time.Now())
-	return c.inner.Kill(ctx, id)
-}
-
-func (c plannedControl) Restart(ctx context.Context, id int32) error {
-	err := c.inner.Restart(ctx, id)
-	if err == nil {
-		c.p.restarted(id, time.Now())
-	}
-	return err
-}
-
-func (c plannedControl) Up(ctx context.Context, id int32) (bool, error) { return c.inner.Up(ctx, id) }
-
-// PID passes through the process controller's answer, so the benchmark
-// can read a node's CPU and RSS through the wrapper.
-func (c plannedControl) PID(id int32) (int, bool) {
-	if ps, ok := c.inner.(interface{ PID(int32) (int, bool) }); ok {
-		return ps.PID(id)
-	}
-	return 0, false
-}
+// Restarted is told of every restart after it worked.
+func (p *Planner) Restarted(id int32, at time.Time) { p.restarted(id, at) }
 
 func minTime(a, b time.Time) time.Time {
 	if a.Before(b) {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/raftdrill/raftdrill/internal/testutil"
 )
 
 func readRules(t *testing.T, name string) string {
@@ -31,6 +33,7 @@ func matches(re *regexp.Regexp, s string) []string {
 // Every rule has a unit test, a severity, a summary and a runbook that
 // exists in docs/alerts.md; every Slack alert kind has its runbook too.
 func TestEveryRuleIsTestedAndHasARunbook(t *testing.T) {
+	t.Parallel()
 	rules := readRules(t, "prometheus-rules.yml")
 	tests := readRules(t, "prometheus-rules.test.yml")
 	docs := readRules(t, "../docs/alerts.md")
@@ -54,9 +57,7 @@ func TestEveryRuleIsTestedAndHasARunbook(t *testing.T) {
 	if len(anchors) != len(names) {
 		t.Errorf("%d runbook anchors for %d rules", len(anchors), len(names))
 	}
-	for _, k := range Kinds {
-		anchors = append(anchors, k)
-	}
+	anchors = append(anchors, Kinds...)
 	for _, a := range anchors {
 		if !strings.Contains(docs, "\n### "+a+"\n") {
 			t.Errorf("runbook anchor #%s has no \"### %s\" heading in docs/alerts.md", a, a)
@@ -67,13 +68,8 @@ func TestEveryRuleIsTestedAndHasARunbook(t *testing.T) {
 // promtool runs in `make rules` too; here it keeps `go test` honest when
 // the tool is installed (REQUIRE_TEST_TOOLS=1 makes it mandatory).
 func TestPromtoolAcceptsAndTestsTheRules(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("REQUIRE_TEST_TOOLS") == "1" {
-			t.Fatal("promtool not installed (apt-get install prometheus)")
-		}
-		t.Skip("promtool not installed")
-	}
+	t.Parallel()
+	promtool := testutil.RequireTool(t, "promtool")
 	for _, args := range [][]string{
 		{"check", "rules", "prometheus-rules.yml"},
 		{"test", "rules", "prometheus-rules.test.yml"},

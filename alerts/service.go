@@ -3,13 +3,12 @@ package alerts
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftdrill/raftdrill/config"
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/probes/quorum"
 )
 
 // Options are what the caller of NewService decides rather than config.
@@ -33,15 +32,15 @@ type Service struct {
 	wg         sync.WaitGroup
 }
 
-// NewService builds the alerting side from cfg.
-func NewService(cfg *config.Config, opts Options) *Service {
+// NewService builds the alerting side from cfg, delivering through n (nil:
+// no channel configured: alerts are evaluated and logged only).
+func NewService(cfg *config.Config, n Notifier, opts Options) *Service {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "alerts")
 	a := cfg.Alerts
-	n := NewNotifier(cfg, log)
 	d := NewDispatcher(n, DispatcherOptions{
 		QueueSize: a.QueueSize, Backoff: a.RetryBackoff, BackoffMax: a.RetryBackoffMax,
 		Sent: opts.Sent, Queued: opts.Queued,
@@ -61,21 +60,6 @@ func NewService(cfg *config.Config, opts Options) *Service {
 		log.Info("Slack not configured: alerts are evaluated and logged at debug level, not sent")
 	}
 	return s
-}
-
-// NewNotifier returns the notifier cfg.alerts.slack names, nil for none.
-func NewNotifier(cfg *config.Config, log *slog.Logger) Notifier {
-	s := cfg.Alerts.Slack
-	client := &http.Client{Timeout: s.Timeout}
-	r := Renderer{Cluster: cfg.Cluster.Name, RunURLBase: s.RunURLBase, DashboardURL: s.DashboardURL,
-		RunbookURL: cfg.Alerts.RunbookURL, Mention: s.Mention}
-	switch {
-	case s.TokenFile != "":
-		return &Bot{TokenFile: s.TokenFile, Channel: s.Channel, APIURL: s.APIURL, Client: client, Render: r, Log: log}
-	case s.WebhookURLFile != "":
-		return &Webhook{URLFile: s.WebhookURLFile, Client: client, Render: r}
-	}
-	return nil
 }
 
 // Start runs the engine and the dispatcher until ctx ends.
@@ -98,9 +82,4 @@ func (s *Service) Wait(ctx context.Context) {
 }
 
 // Observe hands a quorum probe observation to the engine.
-func (s *Service) Observe(o probes.QuorumObservation) { s.Engine.Observe(o) }
-
-// Control wraps the node controller the drills use (see Planner).
-func (s *Service) Control(inner probes.NodeController) probes.NodeController {
-	return s.Planner.Control(inner)
-}
+func (s *Service) Observe(o quorum.Observation) { s.Engine.Observe(o) }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"time"
 )
 
@@ -101,88 +100,57 @@ func defaultAlerts() Alerts {
 }
 
 // validateAlerts checks probes.* and alerts.*.
-func (c *Config) validateAlerts() Problems {
-	var ps Problems
-	add := func(key, format string, args ...any) {
-		ps = append(ps, Problem{key, fmt.Sprintf(format, args...)})
-	}
+func (c *Config) validateAlerts(ch *Checker) {
 	q := c.Probes.Quorum
-	if q.Interval <= 0 {
-		add("probes.quorum.interval", "must be > 0")
-	}
+	ch.Positive("probes.quorum.interval", q.Interval)
 	if q.Timeout <= 0 {
-		add("probes.quorum.timeout", "must be > 0")
+		ch.Add("probes.quorum.timeout", "must be > 0")
 	} else if q.Interval > 0 && q.Timeout >= q.Interval {
-		add("probes.quorum.timeout", "must be shorter than probes.quorum.interval (%s), or checks overlap", q.Interval)
+		ch.Add("probes.quorum.timeout", "must be shorter than probes.quorum.interval (%s), or checks overlap", q.Interval)
 	}
 	seen := map[string]bool{}
 	for i, t := range q.Topics {
 		key := fmt.Sprintf("probes.quorum.topics[%d]", i)
 		switch {
 		case t == "":
-			add(key, "must not be empty")
+			ch.Add(key, "must not be empty")
 		case t == c.Cluster.Topic.Name:
-			add(key, "%q is the drill topic (cluster.topic.name), always watched; list only other topics", t)
+			ch.Add(key, "%q is the drill topic (cluster.topic.name), always watched; list only other topics", t)
 		case seen[t]:
-			add(key, "%q is listed twice", t)
+			ch.Add(key, "%q is listed twice", t)
 		}
 		seen[t] = true
 	}
 
 	a := c.Alerts
 	if a.QuorumLostAfter < 1 {
-		add("alerts.quorum_lost_after", "must be >= 1 (probe checks in a row)")
+		ch.Add("alerts.quorum_lost_after", "must be >= 1 (probe checks in a row)")
 	}
-	nonNegative := func(key string, d time.Duration) {
-		if d < 0 {
-			add(key, "must be >= 0")
-		}
-	}
-	nonNegative("alerts.drills_stale_after", a.DrillsStaleAfter)
-	nonNegative("alerts.drill_recovery_grace", a.DrillRecoveryGrace)
-	if a.DrillMaxOutage <= 0 {
-		add("alerts.drill_max_outage", "must be > 0")
-	}
+	ch.NonNegative("alerts.drills_stale_after", a.DrillsStaleAfter)
+	ch.NonNegative("alerts.drill_recovery_grace", a.DrillRecoveryGrace)
+	ch.Positive("alerts.drill_max_outage", a.DrillMaxOutage)
 	if a.QueueSize < 2 {
-		add("alerts.queue_size", "must be >= 2 (one summary and one message)")
+		ch.Add("alerts.queue_size", "must be >= 2 (one summary and one message)")
 	}
-	if a.RetryBackoff <= 0 {
-		add("alerts.retry_backoff", "must be > 0")
-	}
+	ch.Positive("alerts.retry_backoff", a.RetryBackoff)
 	if a.RetryBackoffMax < a.RetryBackoff {
-		add("alerts.retry_backoff_max", "must be >= alerts.retry_backoff")
+		ch.Add("alerts.retry_backoff_max", "must be >= alerts.retry_backoff")
 	}
-	checkHTTPURL("alerts.runbook_url", a.RunbookURL, true, add)
+	ch.HTTPURL("alerts.runbook_url", a.RunbookURL, true)
 
 	s := a.Slack
 	if s.WebhookURLFile != "" && s.TokenFile != "" {
-		add("alerts.slack", "set webhook_url_file or token_file, not both")
+		ch.Add("alerts.slack", "set webhook_url_file or token_file, not both")
 	}
 	if s.TokenFile != "" && s.Channel == "" {
-		add("alerts.slack.channel", "required with alerts.slack.token_file")
+		ch.Add("alerts.slack.channel", "required with alerts.slack.token_file")
 	}
 	if s.WebhookURLFile != "" && s.TokenFile == "" && s.Channel != "" {
-		add("alerts.slack.channel", "only used with alerts.slack.token_file (an incoming webhook posts to the channel it was created for)")
+		ch.Add("alerts.slack.channel", "only used with alerts.slack.token_file (an incoming webhook posts to the channel it was created for)")
 	}
-	checkHTTPURL("alerts.slack.api_url", s.APIURL, true, add)
-	checkHTTPURL("alerts.slack.run_url_base", s.RunURLBase, false, add)
-	checkHTTPURL("alerts.slack.dashboard_url", s.DashboardURL, false, add)
-	nonNegative("alerts.slack.repeat_interval", s.RepeatInterval)
-	if s.Timeout <= 0 {
-		add("alerts.slack.timeout", "must be > 0")
-	}
-	return ps
-}
-
-func checkHTTPURL(key, s string, required bool, add func(string, string, ...any)) {
-	if s == "" {
-		if required {
-			add(key, "must not be empty")
-		}
-		return
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add(key, "must be an http(s) URL")
-	}
+	ch.HTTPURL("alerts.slack.api_url", s.APIURL, true)
+	ch.HTTPURL("alerts.slack.run_url_base", s.RunURLBase, false)
+	ch.HTTPURL("alerts.slack.dashboard_url", s.DashboardURL, false)
+	ch.NonNegative("alerts.slack.repeat_interval", s.RepeatInterval)
+	ch.Positive("alerts.slack.timeout", s.Timeout)
 }

@@ -7,14 +7,22 @@ import (
 // Config is the whole configuration of raftdrill. Every field has a default
 // (see Default), so an empty file, or none at all, is a valid configuration:
 // it drills the embedded sandbox cluster.
+//
+// The sections of the drills (drills.<name>) and of the node controllers
+// (cluster.controller.<type>, and sandbox for the embedded sandbox) belong
+// to the packages that implement them; they reach Load as Sections and are
+// read back with Get.
 type Config struct {
 	Server  Server  `mapstructure:"server"`
 	Log     Log     `mapstructure:"log"`
 	Cluster Cluster `mapstructure:"cluster"`
-	Sandbox Sandbox `mapstructure:"sandbox"`
-	Drills  Drills  `mapstructure:"drills"`
 	Probes  Probes  `mapstructure:"probes"`
 	Alerts  Alerts  `mapstructure:"alerts"`
+
+	// sections holds the decoded sections owned by other packages, by key;
+	// sectionOrder their keys in the order they were registered.
+	sections     map[string]any
+	sectionOrder []string
 }
 
 // Server is the daemon's HTTP side.
@@ -51,30 +59,13 @@ type Node struct {
 	Env     map[string]string `mapstructure:"env"`
 }
 
-// Controller kills and restarts nodes.
+// Controller says which node controller kills and restarts the nodes; the
+// settings of each type are its own section, cluster.controller.<type>.
 type Controller struct {
-	Type       string  `mapstructure:"type"`
-	SandboxURL string  `mapstructure:"sandbox_url"`
-	Process    Process `mapstructure:"process"`
-	Exec       Exec    `mapstructure:"exec"`
-}
-
-// Process runs each node as a local process started from a command template,
-// as the original verification suite did.
-type Process struct {
-	Command      []string          `mapstructure:"command"`
-	Dir          string            `mapstructure:"dir"`
-	Env          map[string]string `mapstructure:"env"`
-	LogFile      string            `mapstructure:"log_file"`
-	StartTimeout time.Duration     `mapstructure:"start_timeout"`
-}
-
-// Exec controls nodes through shell commands (systemctl, kubectl, ssh, …).
-type Exec struct {
-	Kill    string        `mapstructure:"kill"`
-	Restart string        `mapstructure:"restart"`
-	Up      string        `mapstructure:"up"`
-	Timeout time.Duration `mapstructure:"timeout"`
+	Type string `mapstructure:"type"`
+	// SandboxURL is the control API of a separate `raftdrill sandbox`;
+	// empty means the embedded one.
+	SandboxURL string `mapstructure:"sandbox_url"`
 }
 
 // Topic is the topic the drills write to and read back.
@@ -84,51 +75,8 @@ type Topic struct {
 	ReplicationFactor int16  `mapstructure:"replication_factor"`
 }
 
-// Sandbox is the embedded Kafka-protocol cluster with Raft-like failover.
-type Sandbox struct {
-	Nodes              int           `mapstructure:"nodes"`
-	KafkaBasePort      int           `mapstructure:"kafka_base_port"`
-	ElectionTimeoutMin time.Duration `mapstructure:"election_timeout_min"`
-	ElectionTimeoutMax time.Duration `mapstructure:"election_timeout_max"`
-	Faults             SandboxFaults `mapstructure:"faults"`
-}
-
-// Drills holds one section per drill, keyed by the drill's name.
-type Drills struct {
-	LeaderFailover  LeaderFailover  `mapstructure:"leader-failover"`
-	FailureRecovery FailureRecovery `mapstructure:"failure-recovery"`
-	Benchmark       Benchmark       `mapstructure:"benchmark"`
-}
-
-// LeaderFailover kills the target partition's leader under a steady acks=all
-// load and measures election and write recovery.
-type LeaderFailover struct {
-	Schedule        string        `mapstructure:"schedule"`
-	ProduceDuration time.Duration `mapstructure:"produce_duration"`
-	KillAfter       time.Duration `mapstructure:"kill_after"`
-	Rate            float64       `mapstructure:"rate"`
-	MessageSize     int           `mapstructure:"message_size"`
-	TargetPartition int32         `mapstructure:"target_partition"`
-	// PollInterval is how often metadata is read through every live node
-	// after the kill; it bounds the resolution of election_seconds.
-	PollInterval     time.Duration            `mapstructure:"poll_interval"`
-	ElectionDeadline time.Duration            `mapstructure:"election_deadline"`
-	RecoveryTimeout  time.Duration            `mapstructure:"recovery_timeout"`
-	Thresholds       LeaderFailoverThresholds `mapstructure:"thresholds"`
-	// LeaderGrace is how long live nodes may name different leaders, or a
-	// dead one, before the leader watch reports it (see failure-recovery).
-	LeaderGrace time.Duration `mapstructure:"leader_grace"`
-}
-
-// LeaderFailoverThresholds are the pass criteria; defaults are the guide's.
-type LeaderFailoverThresholds struct {
-	MaxFailoverSeconds float64 `mapstructure:"max_failover_seconds"`
-	MinSuccessRatio    float64 `mapstructure:"min_success_ratio"`
-	MaxLost            int     `mapstructure:"max_lost"`
-	MaxCorrupted       int     `mapstructure:"max_corrupted"`
-}
-
-// Default returns the configuration used when a key is not set.
+// Default returns the configuration used when a key is not set, without
+// the sections of other packages (Load adds their defaults).
 func Default() Config {
 	return Config{
 		Server: Server{
@@ -138,45 +86,11 @@ func Default() Config {
 		},
 		Log: Log{Level: "info", Format: "text"},
 		Cluster: Cluster{
-			Name: "sandbox",
-			Controller: Controller{
-				Type: "sandbox",
-				Process: Process{
-					LogFile:      "node{{.ID}}.log",
-					StartTimeout: 60 * time.Second,
-				},
-				Exec: Exec{Timeout: 60 * time.Second},
-			},
+			Name:           "sandbox",
+			Controller:     Controller{Type: "sandbox"},
 			Topic:          Topic{Name: "raftdrill", Partitions: 3, ReplicationFactor: 3},
 			KafkaVersion:   "3.6.0",
 			RequestTimeout: 10 * time.Second,
-		},
-		Sandbox: Sandbox{
-			Nodes:              3,
-			ElectionTimeoutMin: time.Second,
-			ElectionTimeoutMax: 2 * time.Second,
-		},
-		Drills: Drills{
-			LeaderFailover: LeaderFailover{
-				Schedule:         "@every 15m",
-				ProduceDuration:  30 * time.Second,
-				KillAfter:        10 * time.Second,
-				Rate:             100,
-				MessageSize:      1024,
-				TargetPartition:  0,
-				PollInterval:     10 * time.Millisecond,
-				ElectionDeadline: 15 * time.Second,
-				RecoveryTimeout:  60 * time.Second,
-				LeaderGrace:      5 * time.Second,
-				Thresholds: LeaderFailoverThresholds{
-					MaxFailoverSeconds: 15,
-					MinSuccessRatio:    0.80,
-					MaxLost:            0,
-					MaxCorrupted:       0,
-				},
-			},
-			FailureRecovery: defaultFailureRecovery(),
-			Benchmark:       defaultBenchmark(),
 		},
 		Probes: defaultProbes(),
 		Alerts: defaultAlerts(),

@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"errors"
@@ -8,13 +8,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftdrill/raftdrill/cluster/control/sandboxctl"
+	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/daemon"
+	"github.com/raftdrill/raftdrill/probes/failover"
+	"github.com/raftdrill/raftdrill/probes/recovery"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.err from the current output")
 
+func load(path string, environ []string) (*config.Config, error) {
+	return config.LoadEnv(path, environ, daemon.Sections())
+}
+
 // Each testdata/NAME.yaml breaks one rule; NAME.err holds the exact message
 // a user sees. Run with -update after changing a message on purpose.
 func TestValidationRules(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("testdata/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no testdata: %v", err)
@@ -23,7 +34,7 @@ func TestValidationRules(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
 		t.Run(name, func(t *testing.T) {
 			_, err := load(f, nil)
-			var ps Problems
+			var ps config.Problems
 			if !errors.As(err, &ps) {
 				t.Fatalf("want Problems, got %v", err)
 			}
@@ -44,35 +55,82 @@ func TestValidationRules(t *testing.T) {
 	}
 }
 
+func lf(c *config.Config) *failover.Config {
+	return config.Get[*failover.Config](c, failover.Spec.Key())
+}
+
+func fr(c *config.Config) *recovery.Config {
+	return config.Get[*recovery.Config](c, recovery.Spec.Key())
+}
+
+func sb(c *config.Config) *sandboxctl.Embedded {
+	return config.Get[*sandboxctl.Embedded](c, sandboxctl.Key)
+}
+
 func TestNoFileIsTheSandboxConfig(t *testing.T) {
+	t.Parallel()
 	c, err := load("", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.UsesSandbox() || c.Server.Listen != "127.0.0.1:9479" || c.Drills.LeaderFailover.Rate != 100 ||
-		c.Drills.LeaderFailover.KillAfter != 10*time.Second || c.Drills.LeaderFailover.Thresholds.MaxFailoverSeconds != 15 {
-		t.Fatalf("defaults: %+v", c)
+	if !c.UsesSandbox() || c.Server.Listen != "127.0.0.1:9479" || lf(c).Rate != 100 ||
+		lf(c).KillAfter != 10*time.Second || lf(c).Thresholds.MaxFailoverSeconds != 15 {
+		t.Fatalf("defaults: %+v %+v", c, lf(c))
+	}
+}
+
+func TestFailureRecoveryDefaultsAreTheIssues(t *testing.T) {
+	t.Parallel()
+	c, err := load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := fr(c)
+	if fr.Schedule != "off" || fr.Messages != 1000 || fr.Batch != 100 || fr.ElectionDeadline != 15*time.Second ||
+		fr.RecoveryDeadline != 60*time.Second || fr.LeaderGrace != 5*time.Second || fr.Steps.MajorityLoss ||
+		fr.Thresholds.MinBatchAckRatio != 0.9 || fr.Thresholds.MinAckedRecoveredRatio != 1 || fr.Thresholds.MinSentRecoveredRatio != 0.95 {
+		t.Fatalf("defaults: %+v", fr)
+	}
+	if lf(c).LeaderGrace != 5*time.Second {
+		t.Fatalf("leader-failover grace: %s", lf(c).LeaderGrace)
+	}
+	for _, fc := range sb(c).Faults.Counts() {
+		if fc.N != 0 {
+			t.Fatalf("fault %s on by default", fc.Key)
+		}
+	}
+	if f := sb(c).Faults; f.AckWithoutQuorum || f.NeverElect || f.StaleLeader || f.SplitLeader {
+		t.Fatalf("fault on by default: %+v", f)
 	}
 }
 
 func TestEnvironmentOverrides(t *testing.T) {
+	t.Parallel()
 	c, err := load("", []string{
 		"RAFTDRILL_DRILLS_LEADER_FAILOVER_RATE=250",
 		"RAFTDRILL_SERVER_LISTEN=127.0.0.1:1234",
 		"RAFTDRILL_DRILLS_LEADER_FAILOVER_KILL_AFTER=5s",
+		"RAFTDRILL_DRILLS_FAILURE_RECOVERY_STEPS_MAJORITY_LOSS=true",
+		"RAFTDRILL_DRILLS_FAILURE_RECOVERY_THRESHOLDS_MIN_BATCH_ACK_RATIO=0.5",
+		"RAFTDRILL_SANDBOX_FAULTS_DUPLICATE_WRITES=2",
 		"PATH=/bin",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Drills.LeaderFailover.Rate != 250 || c.Server.Listen != "127.0.0.1:1234" || c.Drills.LeaderFailover.KillAfter != 5*time.Second {
-		t.Fatalf("overrides not applied: %+v %+v", c.Server, c.Drills.LeaderFailover)
+	if lf(c).Rate != 250 || c.Server.Listen != "127.0.0.1:1234" || lf(c).KillAfter != 5*time.Second {
+		t.Fatalf("overrides not applied: %+v %+v", c.Server, lf(c))
+	}
+	if !fr(c).Steps.MajorityLoss || fr(c).Thresholds.MinBatchAckRatio != 0.5 || sb(c).Faults.DuplicateWrites != 2 {
+		t.Fatalf("section overrides not applied: %+v %+v", fr(c), sb(c).Faults)
 	}
 	// Environment beats the file.
 	path := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(path, []byte("drills:\n  leader-failover:\n    rate: 10\n"), 0o600)
+	if err := os.WriteFile(path, []byte("drills:\n  leader-failover:\n    rate: 10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, err = load(path, []string{"RAFTDRILL_DRILLS_LEADER_FAILOVER_RATE=20"})
-	if err != nil || c.Drills.LeaderFailover.Rate != 20 {
+	if err != nil || lf(c).Rate != 20 {
 		t.Fatalf("env over file: %v %v", c, err)
 	}
 	_, err = load("", []string{"RAFTDRILL_DRILLS_LEADER_FAILOVER_RAT=3"})
@@ -82,18 +140,21 @@ func TestEnvironmentOverrides(t *testing.T) {
 }
 
 func TestUnreadableFile(t *testing.T) {
+	t.Parallel()
 	_, err := load(filepath.Join(t.TempDir(), "missing.yaml"), nil)
-	var ps Problems
+	var ps config.Problems
 	if err == nil || errors.As(err, &ps) || !strings.Contains(err.Error(), "read config") {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestFullExampleIsValid(t *testing.T) {
-	for _, f := range []string{"../examples/sandbox.yaml", "../examples/process.yaml", "../examples/exec.yaml", "../examples/container.yaml"} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("example missing: %v", err)
-		}
+	t.Parallel()
+	files, _ := filepath.Glob("../examples/*.yaml")
+	if len(files) < 4 {
+		t.Fatalf("examples missing: %v", files)
+	}
+	for _, f := range files {
 		if _, err := load(f, nil); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}

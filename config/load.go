@@ -40,19 +40,27 @@ func (ps Problems) Error() string {
 
 // Load reads the YAML file at path (none when path is empty), applies the
 // RAFTDRILL_* environment overrides on top and the defaults beneath, decodes
-// strictly and validates. The error is Problems when the content is wrong, a
-// plain error when the file cannot be read.
-func Load(path string) (*Config, error) {
-	return load(path, os.Environ())
+// strictly, core and sections alike, and validates. The error is Problems
+// when the content is wrong, a plain error when the file cannot be read.
+func Load(path string, secs []Section) (*Config, error) {
+	return LoadEnv(path, os.Environ(), secs)
 }
 
-func load(path string, environ []string) (*Config, error) {
+// LoadEnv is Load with the environment given (KEY=value entries).
+func LoadEnv(path string, environ []string, secs []Section) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 
-	defaults := flatten(Default())
+	defaults := map[string]any{}
+	walk(reflect.ValueOf(Default()), "", defaults)
+	values := map[string]any{}
+	for _, s := range secs {
+		val := s.value()
+		values[s.Key] = val
+		walk(reflect.ValueOf(val).Elem(), s.Key, defaults)
+	}
 	for key, val := range defaults {
 		v.SetDefault(key, val)
 	}
@@ -87,25 +95,28 @@ func load(path string, environ []string) (*Config, error) {
 		}
 	}
 
+	all := v.AllSettings()
 	cfg := Default()
-	var md mapstructure.Metadata
-	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
-		dc.Metadata = &md
-		dc.ZeroFields = true
-		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			durationHook,
-			mapstructure.StringToSliceHookFunc(","),
-		)
-	})
-	bad := map[string]bool{}
-	if err != nil {
-		for _, p := range decodeProblems(err) {
-			bad[p.Key] = true
-			problems = append(problems, p)
-		}
+	cfg.sections = values
+	for _, s := range secs {
+		cfg.sectionOrder = append(cfg.sectionOrder, s.Key)
 	}
+	bad := map[string]bool{}
+	var md mapstructure.Metadata
+	problems = append(problems, decode(all, &cfg, "", &md, bad)...)
 	for _, key := range md.Unused {
-		problems = append(problems, Problem{key, "unknown key"})
+		problems = append(problems, unknownKeys(key, lookup(all, key), secs)...)
+	}
+	for _, s := range secs {
+		var smd mapstructure.Metadata
+		raw := lookup(all, s.Key)
+		if raw == nil {
+			continue
+		}
+		problems = append(problems, decode(raw, values[s.Key], s.Key, &smd, bad)...)
+		for _, key := range smd.Unused {
+			problems = append(problems, Problem{s.Key + "." + key, "unknown key"})
+		}
 	}
 	// Validate what did decode too, so one run names every problem; a key
 	// that failed to decode is reported once, by the decoder.
@@ -121,56 +132,126 @@ func load(path string, environ []string) (*Config, error) {
 	return &cfg, nil
 }
 
+// decode decodes raw into out strictly, reporting problems under prefix and
+// marking the keys it could not decode in bad.
+func decode(raw, out any, prefix string, md *mapstructure.Metadata, bad map[string]bool) Problems {
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Metadata:         md,
+		Result:           out,
+		ZeroFields:       true,
+		WeaklyTypedInput: true,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			durationHook,
+			mapstructure.StringToSliceHookFunc(","),
+		),
+	})
+	if err != nil {
+		return Problems{{prefix, err.Error()}}
+	}
+	var ps Problems
+	for _, p := range decodeProblems(dec.Decode(raw)) {
+		if prefix != "" {
+			p.Key = prefix + "." + p.Key
+		}
+		bad[p.Key] = true
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// unknownKeys explains a key no part of the schema took: unknown, unless a
+// section lives at it or below it (those decode on their own).
+func unknownKeys(key string, raw any, secs []Section) Problems {
+	for _, s := range secs {
+		if s.Key == key {
+			return nil
+		}
+	}
+	known := childrenOf(key, secs)
+	below := len(known) > 0
+	for _, s := range secs {
+		below = below || strings.HasPrefix(s.Key, key+".")
+	}
+	if !below {
+		if parent, last, ok := cutLast(key); ok {
+			if sibs := childrenOf(parent, secs); len(sibs) > 0 {
+				return Problems{{key, fmt.Sprintf("unknown key %q (known under %s: %s)", last, parent, strings.Join(sibs, ", "))}}
+			}
+		}
+		return Problems{{key, "unknown key"}}
+	}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return Problems{{key, "must be a map"}}
+	}
+	var ps Problems
+	for k, sub := range m {
+		ps = append(ps, unknownKeys(key+"."+k, sub, secs)...)
+	}
+	return ps
+}
+
+func cutLast(key string) (parent, last string, ok bool) {
+	i := strings.LastIndexByte(key, '.')
+	if i < 0 {
+		return "", key, false
+	}
+	return key[:i], key[i+1:], true
+}
+
+// lookup finds the value at a dotted key in viper's nested settings.
+func lookup(all map[string]any, key string) any {
+	var cur any = all
+	for _, part := range strings.Split(key, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
+}
+
 func envName(key string) string {
 	return EnvPrefix + "_" + strings.NewReplacer(".", "_", "-", "_").Replace(strings.ToUpper(key))
 }
 
-// decodeProblems turns mapstructure's joined decode errors into problems
-// keyed by the field they concern.
+// decodeProblems turns mapstructure's decode errors (a tree of wrapped and
+// joined errors whose leaves are *mapstructure.DecodeError) into problems
+// keyed by the field each concerns.
 func decodeProblems(err error) Problems {
-	var out Problems
-	var errs interface{ Unwrap() []error }
-	if errors.As(err, &errs) {
+	if err == nil {
+		return nil
+	}
+	if errs, ok := err.(interface{ Unwrap() []error }); ok {
+		var out Problems
 		for _, e := range errs.Unwrap() {
 			out = append(out, decodeProblems(e)...)
 		}
 		return out
 	}
-	var fe interface{ error }
-	fe = err
-	msg := fe.Error()
-	// mapstructure says: 'drills.leader-failover.rate' expected type ...
-	if strings.HasPrefix(msg, "'") {
-		if end := strings.Index(msg[1:], "'"); end >= 0 {
-			return Problems{{msg[1 : end+1], strings.TrimSpace(msg[end+2:])}}
+	if de, ok := err.(*mapstructure.DecodeError); ok {
+		inner := de.Unwrap()
+		var deeper *mapstructure.DecodeError
+		if _, joined := inner.(interface{ Unwrap() []error }); joined || errors.As(inner, &deeper) {
+			return decodeProblems(inner)
 		}
+		return Problems{{de.Name(), inner.Error()}}
 	}
-	if i := strings.Index(msg, "decoding failed due to the following error(s):"); i >= 0 {
-		for _, line := range strings.Split(msg[i:], "\n")[1:] {
-			line = strings.TrimSpace(line)
-			if line != "" {
-				out = append(out, decodeProblems(errors.New(line))...)
-			}
-		}
-		return out
+	if inner := errors.Unwrap(err); inner != nil {
+		return decodeProblems(inner)
 	}
-	return Problems{{"(config)", msg}}
+	return Problems{{"(config)", err.Error()}}
 }
 
-// flatten lists every leaf key of the defaults with its value, so that viper
-// knows each key (for environment overrides) and its default.
-func flatten(c Config) map[string]any {
-	out := map[string]any{}
-	walk(reflect.ValueOf(c), "", out)
-	return out
-}
-
+// walk lists every leaf key below v with its value, so that viper knows
+// each key (for environment overrides) and its default.
 func walk(v reflect.Value, prefix string, out map[string]any) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name := f.Tag.Get("mapstructure")
-		if name == "" {
+		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if name == "" || name == "-" {
 			continue
 		}
 		key := name
@@ -178,7 +259,7 @@ func walk(v reflect.Value, prefix string, out map[string]any) {
 			key = prefix + "." + name
 		}
 		fv := v.Field(i)
-		if fv.Kind() == reflect.Struct {
+		if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Duration(0)) {
 			walk(fv, key, out)
 			continue
 		}

@@ -7,81 +7,57 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/raftdrill/raftdrill/cluster/control"
+	"github.com/raftdrill/raftdrill/cluster/control/process"
+	"github.com/raftdrill/raftdrill/cluster/kafka"
 	"github.com/raftdrill/raftdrill/config"
-	"github.com/raftdrill/raftdrill/probes"
-	"github.com/raftdrill/raftdrill/sandbox"
+	"github.com/raftdrill/raftdrill/probes/drills"
 )
 
+// Sections are the config sections of every drill and node controller this
+// binary knows: config.Load takes them.
+func Sections() []config.Section {
+	return append(drills.Sections(), control.Sections()...)
+}
+
+// LoadConfig loads and validates the configuration at path (none: every
+// default, drilling the embedded sandbox).
+func LoadConfig(path string) (*config.Config, error) {
+	return config.Load(path, Sections())
+}
+
 // Cluster is the cluster under drill as the daemon and `raftdrill run` reach
-// it: the Kafka client, the node controller and, when no cluster is
-// configured, the embedded sandbox that serves as one.
+// it: the Kafka client and the node controller.
 type Cluster struct {
-	Client  *probes.Client
-	Control probes.NodeController
-	Sandbox *sandbox.Cluster // nil unless embedded
+	Client  *kafka.Client
+	Control control.Controller
 	closers []func(context.Context) error
 }
 
-// Connect builds the client and node controller the configuration names,
-// starting the embedded sandbox or the process-controlled nodes if needed.
+// Connect builds the client and the node controller the configuration
+// names, starting the embedded sandbox or the process-controlled nodes if
+// that controller does.
 func Connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Cluster, error) {
 	version, err := config.ParseKafkaVersion(cfg.Cluster.KafkaVersion)
 	if err != nil {
 		return nil, fmt.Errorf("cluster.kafka_version: %w", err)
 	}
-	c := &Cluster{}
-	var nodes []probes.Node
-	ct := cfg.Cluster.Controller
-	switch {
-	case cfg.UsesSandbox():
-		sb, err := sandbox.New(sandbox.Options{
-			Nodes:              cfg.Sandbox.Nodes,
-			KafkaBasePort:      cfg.Sandbox.KafkaBasePort,
-			ElectionTimeoutMin: cfg.Sandbox.ElectionTimeoutMin,
-			ElectionTimeoutMax: cfg.Sandbox.ElectionTimeoutMax,
-			Faults:             cfg.Sandbox.Faults,
-			Logger:             log,
-		})
-		if err != nil {
-			return nil, err
-		}
-		c.Sandbox, c.Control = sb, sb
-		c.closers = append(c.closers, func(context.Context) error { sb.Close(); return nil })
-		for _, n := range sb.Nodes() {
-			nodes = append(nodes, probes.Node{ID: n.ID, Address: n.Address})
-		}
-		log.Info("embedded sandbox cluster started", "nodes", sb.Addrs())
-	default:
-		for _, n := range cfg.Cluster.Nodes {
-			nodes = append(nodes, probes.Node{ID: n.ID, Address: n.Address})
-		}
-		switch ct.Type {
-		case "sandbox":
-			c.Control = probes.NewSandboxAPIController(ct.SandboxURL, cfg.Cluster.RequestTimeout)
-		case "process":
-			pc, err := probes.NewProcessController(cfg.Cluster, log)
-			if err != nil {
-				return nil, err
-			}
-			c.Control = pc
-			c.closers = append(c.closers, pc.Close)
-			if err := pc.Start(ctx); err != nil {
-				_ = c.closeAll(ctx) // nodes that did start must not keep their ports
-				return nil, fmt.Errorf("start nodes: %w", err)
-			}
-		case "exec":
-			ec, err := probes.NewExecController(cfg.Cluster, log)
-			if err != nil {
-				return nil, err
-			}
-			c.Control = ec
-		default:
-			return nil, fmt.Errorf("cluster.controller.type: unknown %q", ct.Type)
-		}
+	built, err := control.Build(ctx, cfg, log)
+	if err != nil {
+		return nil, err
 	}
-	c.Client = probes.NewClient(nodes, version, cfg.Cluster.RequestTimeout, log)
-	if ct.Type == "process" && !cfg.UsesSandbox() {
-		if err := c.waitServing(ctx, cfg.Cluster.Topic.Name, ct.Process.StartTimeout); err != nil {
+	c := &Cluster{Control: built.Controller}
+	if built.Close != nil {
+		c.closers = append(c.closers, built.Close)
+	}
+	nodes := make([]kafka.Node, len(built.Nodes))
+	for i, n := range built.Nodes {
+		nodes[i] = kafka.Node{ID: n.ID, Address: n.Address}
+	}
+	c.Client = kafka.NewClient(nodes, kafka.Options{Version: version, Timeout: cfg.Cluster.RequestTimeout}, log)
+	if cfg.Cluster.Controller.Type == "process" {
+		timeout := config.Get[*process.Config](cfg, process.Key).StartTimeout
+		if err := c.waitServing(ctx, cfg.Cluster.Topic.Name, timeout); err != nil {
 			_ = c.Close(ctx)
 			return nil, err
 		}
@@ -103,24 +79,18 @@ func (c *Cluster) waitServing(ctx context.Context, topic string, timeout time.Du
 }
 
 // NodeIDs lists the ids of the nodes under drill.
-func (c *Cluster) NodeIDs() []int32 {
-	var ids []int32
-	for _, n := range c.Client.Nodes() {
-		ids = append(ids, n.ID)
-	}
-	return ids
-}
+func (c *Cluster) NodeIDs() []int32 { return c.Client.IDs() }
+
+// OnClose adds fn to what Close runs, before what is already there (the
+// last added runs first).
+func (c *Cluster) OnClose(fn func(context.Context) error) { c.closers = append(c.closers, fn) }
 
 // Close stops what Connect started, last first.
 func (c *Cluster) Close(ctx context.Context) error {
-	c.Client.Close()
-	return c.closeAll(ctx)
-}
-
-func (c *Cluster) closeAll(ctx context.Context) error {
 	var errs []error
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		errs = append(errs, c.closers[i](ctx))
 	}
+	c.closers = nil
 	return errors.Join(errs...)
 }

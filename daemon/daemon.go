@@ -18,21 +18,22 @@ import (
 
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/exporters"
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/probes/drill"
+	"github.com/raftdrill/raftdrill/probes/drills"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 // Observer hears about runs; the alerting side subscribes here. Calls come
 // from the run's goroutine and must not block for long.
 type Observer interface {
-	RunStarted(r Run)
-	RunFinished(r Run)
+	RunStarted(r run.Run)
+	RunFinished(r run.Run)
 }
 
 // Options are what the caller of New decides rather than the config file.
 type Options struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil: a new one
-	Build    exporters.Build
 }
 
 // Daemon is `raftdrill serve`: the scheduler, the HTTP API, the metrics and
@@ -43,18 +44,18 @@ type Daemon struct {
 	reg     *prometheus.Registry
 	metrics *exporters.Metrics
 	cluster *Cluster
-	drills  map[string]probes.Drill
+	drills  map[string]drill.Drill
 	store   *store
 	runner  *runner
 	cron    *cron.Cron
 
 	mu        sync.Mutex
 	observers []Observer
+	nodeObs   []drill.NodeObserver
 
 	ready    atomic.Bool
 	listener net.Listener
 	server   *http.Server
-	stop     context.CancelFunc
 }
 
 // New connects to the cluster (starting the embedded sandbox if none is
@@ -78,16 +79,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		log:     log,
 		reg:     reg,
 		cluster: cl,
-		drills:  map[string]probes.Drill{},
+		drills:  map[string]drill.Drill{},
 		store:   &store{max: cfg.Server.RunHistory},
 	}
 	criteria := map[string][]string{}
-	for name, mk := range probes.Drills {
-		dr := mk(cfg)
-		d.drills[name] = dr
-		criteria[name] = dr.Criteria()
+	for _, spec := range drills.All {
+		dr := spec.New(cfg)
+		d.drills[spec.Name] = dr
+		criteria[spec.Name] = dr.Criteria()
 	}
-	d.metrics = exporters.New(reg, opts.Build, probes.DrillNames(), criteria, cl.NodeIDs())
+	d.metrics = exporters.New(reg, drills.Names(), criteria, cl.NodeIDs())
 	return d, nil
 }
 
@@ -102,6 +103,28 @@ func (d *Daemon) Subscribe(o Observer) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.observers = append(d.observers, o)
+}
+
+// ObserveNodes adds an observer of the nodes drills kill and restart.
+func (d *Daemon) ObserveNodes(o drill.NodeObserver) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.nodeObs = append(d.nodeObs, o)
+}
+
+// nodeObservers tells every node observer, in order.
+type nodeObservers []drill.NodeObserver
+
+func (os nodeObservers) Killing(id int32, at time.Time) {
+	for _, o := range os {
+		o.Killing(id, at)
+	}
+}
+
+func (os nodeObservers) Restarted(id int32, at time.Time) {
+	for _, o := range os {
+		o.Restarted(id, at)
+	}
 }
 
 func (d *Daemon) each(fn func(Observer)) {
@@ -153,7 +176,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.runner = &runner{ctx: runCtx}
 
 	d.cron = cron.New(cron.WithParser(config.CronParser), cron.WithLogger(cronLogger{d.log}))
-	for _, name := range probes.DrillNames() {
+	for _, name := range drills.Names() {
 		spec := d.drills[name].Schedule()
 		if spec == "" || spec == "off" {
 			continue
@@ -204,7 +227,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 }
 
 func (d *Daemon) scheduled(name string) {
-	if _, err := d.Trigger(name, TriggerSchedule); err != nil {
+	if _, err := d.Trigger(name, run.TriggerSchedule); err != nil {
 		var busy ErrBusy
 		if errors.As(err, &busy) {
 			d.metrics.Skipped(name)
@@ -216,80 +239,68 @@ func (d *Daemon) scheduled(name string) {
 }
 
 // Trigger starts a drill now, unless one is running (ErrBusy).
-func (d *Daemon) Trigger(name, trigger string) (Run, error) {
+func (d *Daemon) Trigger(name, trigger string) (run.Run, error) {
 	dr, ok := d.drills[name]
 	if !ok {
-		return Run{}, fmt.Errorf("unknown drill %q", name)
+		return run.Run{}, fmt.Errorf("unknown drill %q", name)
 	}
-	now := time.Now()
-	r := &Run{ID: NewRunID(now), Drill: name, Trigger: trigger, Status: probes.StatusRunning, StartedAt: now,
-		Measures: map[string]float64{}, Criteria: []probes.Criterion{}, Anomalies: []probes.Anomaly{}}
-	snapshot := *r // the run's goroutine writes r from the moment it starts
-	err := d.runner.start(r, d.store.add, func(ctx context.Context, r *Run) { d.execute(ctx, dr, r) })
+	r := run.New(name, trigger, time.Now())
+	snapshot := r // the run's goroutine writes r from the moment it starts
+	err := d.runner.start(&r, d.store.add, func(ctx context.Context, r *run.Run) { d.execute(ctx, dr, r) })
 	if err != nil {
-		return Run{}, err
+		return run.Run{}, err
 	}
 	return snapshot, nil
 }
 
-func (d *Daemon) execute(ctx context.Context, dr probes.Drill, r *Run) {
+func (d *Daemon) execute(ctx context.Context, dr drill.Drill, r *run.Run) {
 	log := d.log.With("drill", r.Drill, "run", r.ID)
 	d.metrics.Started(r.Drill)
 	d.each(func(o Observer) { o.RunStarted(*r) })
 	log.Info("drill started", "trigger", r.Trigger)
-	res := runSafely(ctx, dr, probes.Env{
-		RunID:   r.ID,
-		Client:  d.cluster.Client,
-		Control: d.cluster.Control,
-		Config:  d.cfg,
-		Log:     log,
+	d.mu.Lock()
+	obs := nodeObservers(append([]drill.NodeObserver(nil), d.nodeObs...))
+	d.mu.Unlock()
+	res := runSafely(ctx, dr, drill.Env{
+		RunID:    r.ID,
+		Client:   d.cluster.Client,
+		Control:  d.cluster.Control,
+		Config:   d.cfg,
+		Log:      log,
+		Observer: obs,
 	})
-	finished := time.Now()
-	d.metrics.Record(r.Drill, r.StartedAt, finished, res)
-	var out Run
-	d.store.update(r.ID, func(r *Run) {
-		applyResult(r, res, finished)
+	var out run.Run
+	d.store.update(r.ID, func(r *run.Run) {
+		r.Finish(res, time.Now())
 		out = *r
 	})
-	log.Info("drill finished", "status", res.Status, "error", res.Error, "anomalies", probes.Summary(res.Anomalies))
+	d.metrics.Record(out)
+	log.Info("drill finished", "status", res.Status, "error", res.Error, "anomalies", run.Summary(res.Anomalies))
 	d.each(func(o Observer) { o.RunFinished(out) })
 }
 
 // runSafely turns a panic in a drill into an error result, so the daemon
 // lives on and the metrics say the drill is no longer in progress. The
 // drill's own deferred restore has run by the time the panic reaches here.
-func runSafely(ctx context.Context, dr probes.Drill, env probes.Env) (res probes.Result) {
+func runSafely(ctx context.Context, dr drill.Drill, env drill.Env) (res run.Result) {
 	defer func() {
 		if p := recover(); p != nil {
 			env.Log.Error("drill panicked", "panic", p, "stack", string(debug.Stack()))
-			res = probes.Result{Status: probes.StatusError, Error: fmt.Sprintf("drill panicked: %v", p),
-				Measurements: map[string]float64{}, Criteria: []probes.Criterion{}, Anomalies: []probes.Anomaly{}}
+			res = run.Failed(fmt.Errorf("drill panicked: %v", p))
 		}
 	}()
 	return dr.Run(ctx, env)
 }
 
-func applyResult(r *Run, res probes.Result, finished time.Time) {
-	r.Status = res.Status
-	r.FinishedAt = &finished
-	r.Measures = res.Measurements
-	r.Criteria = res.Criteria
-	r.Anomalies = res.Anomalies
-	r.Events = res.Events
-	r.Steps = res.Steps
-	r.Error = res.Error
-}
-
 // RunOnce runs one drill in the foreground (raftdrill run).
-func RunOnce(ctx context.Context, cfg *config.Config, cl *Cluster, name string, log *slog.Logger, progress func(string)) (Run, error) {
-	mk, ok := probes.Drills[name]
+func RunOnce(ctx context.Context, cfg *config.Config, cl *Cluster, name string, log *slog.Logger, progress func(string)) (run.Run, error) {
+	spec, ok := drills.Lookup(name)
 	if !ok {
-		return Run{}, fmt.Errorf("unknown drill %q", name)
+		return run.Run{}, fmt.Errorf("unknown drill %q", name)
 	}
-	now := time.Now()
-	r := Run{ID: NewRunID(now), Drill: name, Trigger: TriggerCLI, StartedAt: now}
-	res := mk(cfg).Run(ctx, probes.Env{RunID: r.ID, Client: cl.Client, Control: cl.Control, Config: cfg, Log: log, Progress: progress})
-	applyResult(&r, res, time.Now())
+	r := run.New(name, run.TriggerCLI, time.Now())
+	res := spec.New(cfg).Run(ctx, drill.Env{RunID: r.ID, Client: cl.Client, Control: cl.Control, Config: cfg, Log: log, Progress: progress})
+	r.Finish(res, time.Now())
 	return r, nil
 }
 

@@ -14,24 +14,24 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/internal/testenv"
+	"github.com/raftdrill/raftdrill/internal/testutil"
+	"github.com/raftdrill/raftdrill/run"
 )
 
+// shortConfig is a daemon on a free port, with every drill cut down to a
+// few seconds and nothing scheduled.
 func shortConfig() *config.Config {
-	c := config.Default()
+	c := testenv.ShortConfig()
 	c.Server.Listen = "127.0.0.1:0"
-	lf := &c.Drills.LeaderFailover
+	lf := testenv.LF(c)
 	lf.Schedule = "off"
 	lf.ProduceDuration = 2500 * time.Millisecond
 	lf.KillAfter = 800 * time.Millisecond
-	lf.Rate = 150
-	lf.RecoveryTimeout = 10 * time.Second
-	c.Sandbox.ElectionTimeoutMin = 150 * time.Millisecond
-	c.Sandbox.ElectionTimeoutMax = 300 * time.Millisecond
-	c.Cluster.RequestTimeout = 3 * time.Second
-	return &c
+	return c
 }
 
 // startDaemon runs a daemon on the embedded sandbox and returns its URL.
@@ -55,19 +55,8 @@ func startDaemon(t *testing.T, cfg *config.Config) (*Daemon, string) {
 		}
 	})
 	url := "http://" + addr.String()
-	waitFor(t, "ready", 5*time.Second, func() bool { return get(t, url+"/readyz", nil) == http.StatusOK })
+	testutil.WaitFor(t, "ready", 5*time.Second, func() bool { return get(t, url+"/readyz", nil) == http.StatusOK })
 	return d, url
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func get(t *testing.T, url string, v any) int {
@@ -114,15 +103,15 @@ func TestTriggerRunsDrillAndMetricsCarryItsFigures(t *testing.T) {
 		t.Fatalf("second trigger while running: %d %v, want 409 naming %s", code, busy, id)
 	}
 
-	var run Run
-	waitFor(t, "run to finish", 30*time.Second, func() bool {
-		get(t, url+"/runs/"+id, &run)
-		return run.Status != "running"
+	var r run.Run
+	testutil.WaitFor(t, "run to finish", 30*time.Second, func() bool {
+		get(t, url+"/runs/"+id, &r)
+		return r.Status != "running"
 	})
-	if run.Status != "passed" || run.Trigger != TriggerAPI || run.FinishedAt == nil {
-		t.Fatalf("run: %+v", run)
+	if r.Status != "passed" || r.Trigger != run.TriggerAPI || r.FinishedAt == nil {
+		t.Fatalf("run: %+v", r)
 	}
-	m := run.Measures
+	m := r.Measurements
 	for _, k := range []string{"failover_seconds", "election_seconds", "success_ratio"} {
 		if m[k] <= 0 {
 			t.Fatalf("%s missing or zero: %v", k, m)
@@ -132,21 +121,21 @@ func TestTriggerRunsDrillAndMetricsCarryItsFigures(t *testing.T) {
 		t.Fatalf("lost %v", m["messages_lost"])
 	}
 
-	got := testutil.ToFloat64(d.metrics.LastFailover.WithLabelValues("leader-failover", "write_recovery"))
+	got := promtest.ToFloat64(d.metrics.LastFailover.WithLabelValues("leader-failover", "write_recovery"))
 	if got != m["failover_seconds"] {
 		t.Fatalf("last_failover_duration_seconds{write_recovery} = %v, run says %v", got, m["failover_seconds"])
 	}
-	if got := testutil.ToFloat64(d.metrics.LastSuccessRatio.WithLabelValues("leader-failover")); got != m["success_ratio"] {
+	if got := promtest.ToFloat64(d.metrics.LastSuccessRatio.WithLabelValues("leader-failover")); got != m["success_ratio"] {
 		t.Fatalf("last_success_ratio = %v, run says %v", got, m["success_ratio"])
 	}
-	if got := testutil.ToFloat64(d.metrics.RunsTotal.WithLabelValues("leader-failover", "passed")); got != 1 {
+	if got := promtest.ToFloat64(d.metrics.RunsTotal.WithLabelValues("leader-failover", "passed")); got != 1 {
 		t.Fatalf("drill_runs_total{passed} = %v", got)
 	}
-	if got := testutil.ToFloat64(d.metrics.Messages.WithLabelValues("leader-failover", "acked")); got != m["messages_acked"] {
+	if got := promtest.ToFloat64(d.metrics.Messages.WithLabelValues("leader-failover", "acked")); got != m["messages_acked"] {
 		t.Fatalf("messages_total{acked} = %v, run says %v", got, m["messages_acked"])
 	}
 
-	var runs []Run
+	var runs []run.Run
 	get(t, url+"/runs", &runs)
 	if len(runs) != 1 || runs[0].ID != id {
 		t.Fatalf("runs: %+v", runs)
@@ -169,25 +158,25 @@ func TestSeriesExistFromStartUp(t *testing.T) {
 		"raftdrill_drill_runs_total", "raftdrill_failover_duration_seconds", "raftdrill_anomalies_total",
 		"raftdrill_criterion_passed", "raftdrill_node_up", "raftdrill_messages_total", "raftdrill_build_info",
 	} {
-		if n, err := testutil.GatherAndCount(d.reg, name); err != nil || n == 0 {
+		if n, err := promtest.GatherAndCount(d.reg, name); err != nil || n == 0 {
 			t.Errorf("%s: %d series at start-up (%v)", name, n, err)
 		}
 	}
-	if n, _ := testutil.GatherAndCount(d.reg, "raftdrill_drill_runs_total"); n < 3 {
+	if n, _ := promtest.GatherAndCount(d.reg, "raftdrill_drill_runs_total"); n < 3 {
 		t.Errorf("drill_runs_total has %d series, want one per result", n)
 	}
 }
 
 func TestScheduledRunSkippedWhileOneRuns(t *testing.T) {
 	cfg := shortConfig()
-	cfg.Drills.LeaderFailover.Schedule = "@every 1s"
+	testenv.LF(cfg).Schedule = "@every 1s"
 	d, url := startDaemon(t, cfg)
-	waitFor(t, "a skipped scheduled run", 20*time.Second, func() bool {
-		return testutil.ToFloat64(d.metrics.SkippedRuns.WithLabelValues("leader-failover")) >= 1
+	testutil.WaitFor(t, "a skipped scheduled run", 20*time.Second, func() bool {
+		return promtest.ToFloat64(d.metrics.SkippedRuns.WithLabelValues("leader-failover")) >= 1
 	})
-	var runs []Run
+	var runs []run.Run
 	get(t, url+"/runs", &runs)
-	if len(runs) == 0 || runs[len(runs)-1].Trigger != TriggerSchedule {
+	if len(runs) == 0 || runs[len(runs)-1].Trigger != run.TriggerSchedule {
 		t.Fatalf("runs: %+v", runs)
 	}
 	running := 0

@@ -13,7 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/probes/drills"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 const maxTriggerBody = 64 << 10
@@ -139,14 +140,14 @@ func (d *Daemon) handleTrigger(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if name == "" {
-		writeError(w, http.StatusBadRequest, `no drill named: send {"drill":"NAME"} or ?drill=NAME; drills: %s`, strings.Join(probes.DrillNames(), ", "))
+		writeError(w, http.StatusBadRequest, `no drill named: send {"drill":"NAME"} or ?drill=NAME; drills: %s`, strings.Join(drills.Names(), ", "))
 		return
 	}
 	if _, ok := d.drills[name]; !ok {
-		writeError(w, http.StatusBadRequest, "unknown drill %q; drills: %s", name, strings.Join(probes.DrillNames(), ", "))
+		writeError(w, http.StatusBadRequest, "unknown drill %q; drills: %s", name, strings.Join(drills.Names(), ", "))
 		return
 	}
-	run, err := d.Trigger(name, TriggerAPI)
+	run, err := d.Trigger(name, run.TriggerAPI)
 	if err != nil {
 		var busy ErrBusy
 		if errors.As(err, &busy) {

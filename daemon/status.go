@@ -9,12 +9,12 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/probes/drills"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 // The status page (GET /) is for people without Grafana open: the cluster
@@ -58,7 +58,7 @@ type statusView struct {
 	Now           time.Time
 	Refresh       int
 	Quorum        quorumState
-	Running       []Run
+	Running       []run.Run
 	Drills        []drillCard
 	Charts        []template.HTML
 	Runs          []runRow
@@ -103,7 +103,7 @@ type runRow struct {
 	Took      string
 	Figures   []figure
 	Failed    []string // criteria missed, as "failover 16.2 s, must be < 15 s"
-	Anomalies []probes.Anomaly
+	Anomalies []run.Anomaly
 	Error     string
 }
 
@@ -116,37 +116,6 @@ type anomalyRow struct {
 	RunID, Drill, Kind, Detail string
 	Count                      int
 	Ago                        string
-}
-
-// figureKeys are the measurements the runs table shows, in this order, when
-// a run has them; bad says when a value is a problem in itself.
-var figureKeys = []struct {
-	key, name string
-	bad       func(float64) bool
-}{
-	{"failover_seconds", "failover", nil},
-	{"election_seconds", "election", nil},
-	{"success_ratio", "success", nil},
-	{"messages_sent", "sent", nil},
-	{"messages_acked", "acked", nil},
-	{"messages_lost", "lost", positive},
-	{"messages_duplicated", "duplicated", positive},
-	{"messages_corrupted", "corrupted", positive},
-	{"produce_throughput_mps", "produce", nil},
-	{"consume_throughput_mps", "consume", nil},
-	{"latency_p99_seconds", "p99", nil},
-}
-
-func positive(v float64) bool { return v > 0 }
-
-// figureName is the short name of a measurement or criterion.
-func figureName(key string) string {
-	for _, k := range figureKeys {
-		if k.key == key {
-			return k.name
-		}
-	}
-	return strings.ReplaceAll(key, "_", " ")
 }
 
 func (d *Daemon) statusView(now time.Time) statusView {
@@ -164,7 +133,7 @@ func (d *Daemon) statusView(now time.Time) statusView {
 	v.Quorum, v.Version = gatherStatus(d.reg, nodeIDs)
 
 	for _, r := range runs {
-		if r.Status == probes.StatusRunning {
+		if r.Status == run.StatusRunning {
 			v.Running = append(v.Running, r)
 		}
 		for _, a := range r.Anomalies {
@@ -185,7 +154,7 @@ func (d *Daemon) statusView(now time.Time) statusView {
 		v.Runs = append(v.Runs, newRunRow(r, now))
 	}
 
-	for _, name := range probes.DrillNames() {
+	for _, name := range drills.Names() {
 		dr, ok := d.drills[name]
 		if !ok {
 			continue
@@ -195,7 +164,7 @@ func (d *Daemon) statusView(now time.Time) statusView {
 			if r.Drill != name {
 				continue
 			}
-			if r.Status == probes.StatusRunning {
+			if r.Status == run.StatusRunning {
 				c.Running = true
 				continue
 			}
@@ -203,7 +172,7 @@ func (d *Daemon) statusView(now time.Time) statusView {
 				row := newRunRow(r, now)
 				c.Last = &row
 			}
-			if c.LastPassed == "" && r.Status == probes.StatusPassed && r.FinishedAt != nil {
+			if c.LastPassed == "" && r.Status == run.StatusPassed && r.FinishedAt != nil {
 				c.LastPassed = ago(now, *r.FinishedAt)
 			}
 		}
@@ -218,17 +187,17 @@ func (d *Daemon) statusView(now time.Time) statusView {
 	return v
 }
 
-func countResults(runs []Run, drill string) (passed, failed, errors int) {
+func countResults(runs []run.Run, drill string) (passed, failed, errors int) {
 	for _, r := range runs {
 		if r.Drill != drill {
 			continue
 		}
 		switch r.Status {
-		case probes.StatusPassed:
+		case run.StatusPassed:
 			passed++
-		case probes.StatusFailed:
+		case run.StatusFailed:
 			failed++
-		case probes.StatusError:
+		case run.StatusError:
 			errors++
 		}
 	}
@@ -244,28 +213,24 @@ func describeSchedule(spec string) string {
 	}
 }
 
-func newRunRow(r Run, now time.Time) runRow {
+func newRunRow(r run.Run, now time.Time) runRow {
 	row := runRow{
 		ID: r.ID, Drill: r.Drill, Trigger: r.Trigger, Status: r.Status,
 		Started: r.StartedAt.UTC(), Ago: ago(now, r.StartedAt),
 		Anomalies: r.Anomalies, Error: r.Error,
 	}
 	if r.FinishedAt != nil {
-		row.Took = statusSeconds(r.FinishedAt.Sub(r.StartedAt).Seconds())
+		row.Took = run.Seconds.Format(r.Took(now).Seconds())
 	} else {
-		row.Took = statusSeconds(now.Sub(r.StartedAt).Seconds()) + " so far"
+		row.Took = run.Seconds.Format(r.Took(now).Seconds()) + " so far"
 	}
-	for _, k := range figureKeys {
-		val, ok := r.Measures[k.key]
-		if !ok {
-			continue
-		}
-		row.Figures = append(row.Figures, figure{Name: k.name, Value: statusValue(k.key, val), Bad: k.bad != nil && k.bad(val)})
+	for _, m := range run.KeyFigures(r.Measurements) {
+		val := r.Measurements.Value(m)
+		row.Figures = append(row.Figures, figure{Name: m.Short, Value: m.Format(val), Bad: m.Bad != nil && m.Bad(val)})
 	}
 	for _, c := range r.Criteria {
 		if !c.Passed {
-			row.Failed = append(row.Failed, fmt.Sprintf("%s %s, must be %s %s",
-				figureName(c.Name), statusValue(c.Name, c.Value), c.Op, statusValue(c.Name, c.Threshold)))
+			row.Failed = append(row.Failed, c.Describe())
 		}
 	}
 	return row
@@ -323,10 +288,10 @@ func gatherStatus(g prometheus.Gatherer, configured []int32) (quorumState, strin
 
 // chartRuns are the last statusChartRuns runs that measured key, oldest
 // first.
-func chartRuns(runs []Run, key string) []Run {
-	var out []Run
+func chartRuns(runs []run.Run, m run.Measure) []run.Run {
+	var out []run.Run
 	for _, r := range runs { // newest first
-		if _, ok := r.Measures[key]; ok && r.Status != probes.StatusRunning {
+		if _, ok := r.Measurements.Get(m); ok && r.Status != run.StatusRunning {
 			out = append(out, r)
 			if len(out) == statusChartRuns {
 				break
@@ -339,10 +304,10 @@ func chartRuns(runs []Run, key string) []Run {
 
 // threshold is the criterion's threshold in the newest run that judged it:
 // the configured value, not a default.
-func threshold(runs []Run, criterion string) *float64 {
+func threshold(runs []run.Run, m run.Measure) *float64 {
 	for i := len(runs) - 1; i >= 0; i-- {
 		for _, c := range runs[i].Criteria {
-			if c.Name == criterion && !math.IsInf(c.Threshold, 0) {
+			if c.Name == m.Key && !math.IsInf(c.Threshold, 0) {
 				t := c.Threshold
 				return &t
 			}
@@ -351,21 +316,21 @@ func threshold(runs []Run, criterion string) *float64 {
 	return nil
 }
 
-func runPoint(r Run, key string) chartPoint {
-	v, ok := r.Measures[key]
+func runPoint(r run.Run, m run.Measure) chartPoint {
+	v, ok := r.Measurements.Get(m)
 	if !ok || math.IsInf(v, 0) {
 		return chartPoint{Value: math.NaN()}
 	}
 	return chartPoint{
 		Value: v,
-		Bad:   r.Status != probes.StatusPassed,
-		Label: fmt.Sprintf("%s · %s · %s · %s", r.StartedAt.UTC().Format("15:04:05"), r.Drill, statusValue(key, v), r.Status),
+		Bad:   r.Status != run.StatusPassed,
+		Label: fmt.Sprintf("%s · %s · %s · %s", r.StartedAt.UTC().Format("15:04:05"), r.Drill, m.Format(v), r.Status),
 	}
 }
 
 // xLabels are the runs' start times, as precise as the span of the runs
 // needs: seconds within an hour, dates across days.
-func xLabels(runs []Run) []string {
+func xLabels(runs []run.Run) []string {
 	out := make([]string, len(runs))
 	if len(runs) == 0 {
 		return out
@@ -383,83 +348,53 @@ func xLabels(runs []Run) []string {
 	return out
 }
 
-func failoverChart(all []Run) lineChart {
-	runs := chartRuns(all, "failover_seconds")
+func failoverChart(all []run.Run) lineChart {
+	runs := chartRuns(all, run.FailoverSeconds)
 	c := lineChart{
 		Title:     "Failover time",
 		Empty:     "No run has measured a failover yet.",
-		Format:    func(v float64) string { return statusValue("x_seconds", v) },
+		Format:    run.Seconds.Format,
 		XLabels:   xLabels(runs),
-		Threshold: threshold(runs, "failover_seconds"),
+		Threshold: threshold(runs, run.FailoverSeconds),
 		ThresholdLabel: func(t float64) string {
-			return "threshold " + statusValue("x_seconds", t)
+			return "threshold " + run.Seconds.Format(t)
 		},
 	}
-	for _, s := range []struct{ key, name, class string }{
-		{"failover_seconds", "write recovery", "s1"},
-		{"election_seconds", "election", "s2"},
+	for _, s := range []struct {
+		m           run.Measure
+		name, class string
+	}{
+		{run.FailoverSeconds, "write recovery", "s1"},
+		{run.ElectionSeconds, "election", "s2"},
 	} {
 		ser := chartSeries{Name: s.name, Class: s.class}
 		for _, r := range runs {
-			ser.Points = append(ser.Points, runPoint(r, s.key))
+			ser.Points = append(ser.Points, runPoint(r, s.m))
 		}
 		c.Series = append(c.Series, ser)
 	}
 	return c
 }
 
-func successChart(all []Run) lineChart {
-	runs := chartRuns(all, "success_ratio")
+func successChart(all []run.Run) lineChart {
+	runs := chartRuns(all, run.SuccessRatio)
 	c := lineChart{
 		Title:     "Success ratio (acked / sent)",
 		Empty:     "No run has measured a success ratio yet.",
-		Format:    func(v float64) string { return statusValue("x_ratio", v) },
+		Format:    run.Ratio.Format,
 		XLabels:   xLabels(runs),
-		Threshold: threshold(runs, "success_ratio"),
+		Threshold: threshold(runs, run.SuccessRatio),
 		ThresholdLabel: func(t float64) string {
-			return "threshold " + statusValue("x_ratio", t)
+			return "threshold " + run.Ratio.Format(t)
 		},
 		Ratio: true,
 	}
 	ser := chartSeries{Name: "success ratio", Class: "s1"}
 	for _, r := range runs {
-		ser.Points = append(ser.Points, runPoint(r, "success_ratio"))
+		ser.Points = append(ser.Points, runPoint(r, run.SuccessRatio))
 	}
 	c.Series = append(c.Series, ser)
 	return c
-}
-
-// statusValue formats a measurement by the unit its key ends in.
-func statusValue(key string, v float64) string {
-	switch {
-	case math.IsInf(v, 0) || v >= 1e9 && strings.HasSuffix(key, "_seconds"):
-		return "not measured"
-	case math.IsNaN(v):
-		return "—"
-	case strings.HasSuffix(key, "_seconds"):
-		return statusSeconds(v)
-	case strings.HasSuffix(key, "_ratio"):
-		return strconv.FormatFloat(v*100, 'f', 1, 64) + " %"
-	case strings.HasSuffix(key, "_mps") && v >= 10000:
-		return strconv.FormatFloat(v/1000, 'f', 1, 64) + "k msg/s"
-	case strings.HasSuffix(key, "_mps"):
-		return strconv.FormatFloat(v, 'f', 0, 64) + " msg/s"
-	case v == math.Trunc(v) && math.Abs(v) < 1e15:
-		return strconv.FormatInt(int64(v), 10)
-	default:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	}
-}
-
-func statusSeconds(s float64) string {
-	switch {
-	case s < 1:
-		return strconv.FormatFloat(s*1000, 'f', 0, 64) + " ms"
-	case s < 100:
-		return strconv.FormatFloat(s, 'f', 2, 64) + " s"
-	default:
-		return (time.Duration(s) * time.Second).Round(time.Second).String()
-	}
 }
 
 // ago says how long before now t was, the way people say it.

@@ -30,7 +30,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/raftdrill/raftdrill/config"
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/internal/testutil"
+	"github.com/raftdrill/raftdrill/probes/drills"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 // artifactsDir is artifacts/ at the repository root (gitignored).
@@ -48,7 +50,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		// A few short drills of every kind, the failover drill more than
 		// once so its charts have a line to draw.
 		plan := []string{"leader-failover", "leader-failover"}
-		for _, name := range probes.DrillNames() {
+		for _, name := range drills.Names() {
 			if name != "leader-failover" {
 				plan = append(plan, name)
 			}
@@ -91,16 +93,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 func statusRequireBrowser(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("REQUIRE_TEST_TOOLS") == "1" {
-		t.Fatal("chromium is not installed (make deps installs it)")
-	}
-	t.Skip("chromium is not installed (make deps installs it)")
-	return ""
+	return testutil.RequireTool(t, "chromium", "chromium-browser", "google-chrome")
 }
 
 type statusBrowser struct {
@@ -337,7 +330,7 @@ drills:
 }
 
 // statusRunDrill triggers a drill and waits for its run to finish.
-func statusRunDrill(t *testing.T, addr, drill string) Run {
+func statusRunDrill(t *testing.T, addr, drill string) run.Run {
 	t.Helper()
 	resp, err := http.Post("http://"+addr+"/trigger", "application/json", strings.NewReader(fmt.Sprintf(`{"drill":%q}`, drill)))
 	if err != nil {
@@ -355,13 +348,13 @@ func statusRunDrill(t *testing.T, addr, drill string) Run {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r Run
+		var r run.Run
 		err = json.NewDecoder(resp.Body).Decode(&r)
 		resp.Body.Close()
 		if err != nil {
 			t.Fatalf("GET /runs/%s: %v", started.ID, err)
 		}
-		if r.Status != probes.StatusRunning {
+		if r.Status != run.StatusRunning {
 			return r
 		}
 		if time.Now().After(deadline) {

@@ -2,14 +2,14 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/raftdrill/raftdrill/alerts"
+	"github.com/raftdrill/raftdrill/alerts/slack"
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/exporters"
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/probes/quorum"
 )
 
 // WireAlerts attaches the continuous quorum probe and the alerting side to
@@ -26,25 +26,21 @@ import (
 // waits, within its time cap, for queued alerts to get a last attempt.
 func WireAlerts(ctx context.Context, d *Daemon, log *slog.Logger) error {
 	cfg := d.cfg
-	version, err := config.ParseKafkaVersion(cfg.Cluster.KafkaVersion)
-	if err != nil {
-		return fmt.Errorf("cluster.kafka_version: %w", err)
-	}
 	warnUnreadableSecrets(cfg.Alerts.Slack, log)
-	svc := alerts.NewService(cfg, alerts.Options{
+	svc := alerts.NewService(cfg, slack.New(cfg, log), alerts.Options{
 		Log: log, Sent: d.metrics.AlertsSent, Queued: d.metrics.AlertsQueued,
 		NoScheduledDrills: !d.anyScheduled(),
 	})
-	d.cluster.Control = svc.Control(d.cluster.Control)
-	d.Subscribe(alertObserver{svc.Engine})
-	probe := probes.NewQuorumProbe(d.cluster.Client.Nodes(), version, cfg, log)
+	d.ObserveNodes(svc.Planner)
+	d.Subscribe(svc.Engine)
+	probe := quorum.New(d.cluster.Client, cfg, log)
 
 	ctx, cancel := context.WithCancel(ctx)
 	svc.Start(ctx)
 	probeDone := make(chan struct{})
 	go func() {
 		defer close(probeDone)
-		probe.Run(ctx, func(o probes.QuorumObservation) {
+		probe.Run(ctx, func(o quorum.Observation) {
 			recordQuorum(d.metrics, o)
 			svc.Observe(o)
 		})
@@ -54,13 +50,12 @@ func WireAlerts(ctx context.Context, d *Daemon, log *slog.Logger) error {
 
 	// Cluster closers run last-added first: this one stops the probe and
 	// flushes alerts before the cluster (the embedded sandbox) goes away.
-	d.cluster.closers = append(d.cluster.closers, func(shutdown context.Context) error {
+	d.cluster.OnClose(func(shutdown context.Context) error {
 		cancel()
 		select {
 		case <-probeDone:
 		case <-shutdown.Done():
 		}
-		probe.Close()
 		svc.Wait(shutdown)
 		return nil
 	})
@@ -80,7 +75,7 @@ func (d *Daemon) anyScheduled() bool {
 
 // recordQuorum feeds the quorum metrics from one observation. Every node's
 // series is set on every check, so none disappears while its node is down.
-func recordQuorum(m *exporters.Metrics, o probes.QuorumObservation) {
+func recordQuorum(m *exporters.Metrics, o quorum.Observation) {
 	for _, n := range o.Nodes {
 		m.NodeUp.WithLabelValues(exporters.NodeLabel(n.ID)).Set(boolValue(n.Up))
 	}
@@ -107,19 +102,4 @@ func warnUnreadableSecrets(s config.Slack, log *slog.Logger) {
 			log.Warn("Slack secret file not readable; alerts will wait for it", "key", key, "err", err)
 		}
 	}
-}
-
-// alertObserver hands runs to the alert engine, in its own terms.
-type alertObserver struct{ e *alerts.Engine }
-
-func (o alertObserver) RunStarted(r Run)  { o.e.RunStarted(alertRun(r)) }
-func (o alertObserver) RunFinished(r Run) { o.e.RunFinished(alertRun(r)) }
-
-func alertRun(r Run) alerts.Run {
-	out := alerts.Run{ID: r.ID, Drill: r.Drill, Trigger: r.Trigger, Status: r.Status, StartedAt: r.StartedAt,
-		Measurements: r.Measures, Criteria: r.Criteria, Anomalies: r.Anomalies, Error: r.Error}
-	if r.FinishedAt != nil {
-		out.FinishedAt = *r.FinishedAt
-	}
-	return out
 }

@@ -3,20 +3,27 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/raftdrill/raftdrill/alerts"
+	"github.com/raftdrill/raftdrill/cluster/control/sandboxctl"
 	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/internal/testenv"
+	"github.com/raftdrill/raftdrill/internal/testutil"
+	"github.com/raftdrill/raftdrill/run"
+	"github.com/raftdrill/raftdrill/sandbox"
 )
 
 // hookSink is a Slack incoming webhook that keeps the text of each message.
@@ -66,24 +73,18 @@ func wiredDaemon(t *testing.T, tune func(*config.Config)) (*Daemon, *hookSink) {
 	if err := os.WriteFile(hook, []byte(srv.URL+"/services/T/B/secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.Server.Listen = "127.0.0.1:0"
-	lf := &cfg.Drills.LeaderFailover
-	lf.Schedule = "off"
-	lf.ProduceDuration, lf.KillAfter, lf.Rate, lf.RecoveryTimeout = 2500*time.Millisecond, 800*time.Millisecond, 150, 10*time.Second
-	cfg.Sandbox.ElectionTimeoutMin, cfg.Sandbox.ElectionTimeoutMax = 150*time.Millisecond, 300*time.Millisecond
-	cfg.Cluster.RequestTimeout = 3 * time.Second
+	cfg := shortConfig()
 	cfg.Probes.Quorum.Interval, cfg.Probes.Quorum.Timeout = 400*time.Millisecond, 350*time.Millisecond
 	cfg.Alerts.RetryBackoff, cfg.Alerts.RetryBackoffMax = 20*time.Millisecond, 200*time.Millisecond
 	cfg.Alerts.Slack.WebhookURLFile = hook
 	if tune != nil {
-		tune(&cfg)
+		tune(cfg)
 	}
 	if ps := cfg.Validate(); len(ps) > 0 {
 		t.Fatalf("config: %v", ps)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, &cfg, Options{Registry: prometheus.NewRegistry()})
+	d, err := New(ctx, cfg, Options{Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,44 +107,43 @@ func wiredDaemon(t *testing.T, tune func(*config.Config)) (*Daemon, *hookSink) {
 
 func waitUntilTrue(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, what, 60*time.Second, cond)
+}
+
+// embedded is the embedded sandbox a test daemon drills.
+func embedded(d *Daemon) *sandbox.Cluster {
+	return d.Cluster().Control.(*sandboxctl.Sandbox).Embedded()
 }
 
 func TestWiredServeFeedsQuorumMetricsAndAlerts(t *testing.T) {
 	d, sink := wiredDaemon(t, nil)
 	m := d.Metrics()
-	if n := testutil.CollectAndCount(m.AlertsSent); n != len(alerts.Kinds)*len(alerts.Results) {
+	if n := promtest.CollectAndCount(m.AlertsSent); n != len(alerts.Kinds)*len(alerts.Results) {
 		t.Fatalf("%d alerts_sent_total series at start-up, want every kind × result", n)
 	}
-	waitUntilTrue(t, "quorum available", func() bool { return testutil.ToFloat64(m.QuorumAvailable) == 1 })
+	waitUntilTrue(t, "quorum available", func() bool { return promtest.ToFloat64(m.QuorumAvailable) == 1 })
 	ctx := context.Background()
 	for _, id := range []int32{1, 2} {
-		if err := d.Cluster().Sandbox.Kill(ctx, id); err != nil {
+		if err := embedded(d).Kill(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitUntilTrue(t, "quorum-lost message", func() bool { return sink.count("Quorum lost") == 1 })
-	if testutil.ToFloat64(m.QuorumAvailable) != 0 || testutil.ToFloat64(m.NodeUp.WithLabelValues("1")) != 0 ||
-		testutil.ToFloat64(m.NodeUp.WithLabelValues("3")) != 1 || testutil.ToFloat64(m.PartitionsLeaderless) == 0 {
+	if promtest.ToFloat64(m.QuorumAvailable) != 0 || promtest.ToFloat64(m.NodeUp.WithLabelValues("1")) != 0 ||
+		promtest.ToFloat64(m.NodeUp.WithLabelValues("3")) != 1 || promtest.ToFloat64(m.PartitionsLeaderless) == 0 {
 		t.Fatal("quorum metrics do not show the loss")
 	}
 	for _, id := range []int32{1, 2} {
-		if err := d.Cluster().Sandbox.Restart(ctx, id); err != nil {
+		if err := embedded(d).Restart(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitUntilTrue(t, "resolution", func() bool { return sink.count("Resolved") == 1 })
-	waitUntilTrue(t, "quorum metric back", func() bool { return testutil.ToFloat64(m.QuorumAvailable) == 1 })
+	waitUntilTrue(t, "quorum metric back", func() bool { return promtest.ToFloat64(m.QuorumAvailable) == 1 })
 	if got := sink.messages(); len(got) != 2 {
 		t.Fatalf("want one alert and its resolution, got %q", got)
 	}
-	if v := testutil.ToFloat64(m.AlertsSent.WithLabelValues(alerts.KindQuorumLost, alerts.ResultSent)); v != 2 {
+	if v := promtest.ToFloat64(m.AlertsSent.WithLabelValues(alerts.KindQuorumLost, alerts.ResultSent)); v != 2 {
 		t.Fatalf("alerts_sent_total{quorum-lost,sent} = %v", v)
 	}
 }
@@ -152,41 +152,56 @@ func TestWiredServeFeedsQuorumMetricsAndAlerts(t *testing.T) {
 // the criterion; the leader it killed on purpose is not a quorum page.
 func TestWiredDrillMissingAThresholdSendsOneMessage(t *testing.T) {
 	d, sink := wiredDaemon(t, func(c *config.Config) {
-		c.Drills.LeaderFailover.Thresholds.MaxFailoverSeconds = 0.001 // no failover is that fast
+		testenv.LF(c).Thresholds.MaxFailoverSeconds = 0.001 // no failover is that fast
 	})
-	waitUntilTrue(t, "quorum available", func() bool { return testutil.ToFloat64(d.Metrics().QuorumAvailable) == 1 })
+	waitUntilTrue(t, "quorum available", func() bool { return promtest.ToFloat64(d.Metrics().QuorumAvailable) == 1 })
 	waitUntilTrue(t, "scheduler", func() bool { return d.ready.Load() })
-	run, err := d.Trigger("leader-failover", TriggerAPI)
+	r, err := d.Trigger("leader-failover", run.TriggerAPI)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitUntilTrue(t, "threshold-missed message", func() bool { return sink.count("failover_seconds") == 1 })
 	got := sink.messages()
-	if len(got) != 1 || !strings.Contains(got[0], "leader-failover missed") || !strings.Contains(got[0], "threshold < 0.001 s") {
-		t.Fatalf("messages after run %s: %q", run.ID, got)
+	if len(got) != 1 || !strings.Contains(got[0], "leader-failover missed") || !strings.Contains(got[0], "threshold < 1 ms") {
+		t.Fatalf("messages after run %s: %q", r.ID, got)
 	}
 }
 
-// Kills through the drills' node controller are known to be on purpose.
-func TestWiredNodeControllerIsDrillAware(t *testing.T) {
-	d, sink := wiredDaemon(t, nil)
-	waitUntilTrue(t, "quorum available", func() bool { return testutil.ToFloat64(d.Metrics().QuorumAvailable) == 1 })
-	ctx := context.Background()
-	ctl := d.Cluster().Control
-	for _, id := range []int32{2, 3} {
-		if err := ctl.Kill(ctx, id); err != nil {
-			t.Fatal(err)
-		}
+// recordingObserver records what a node observer hears.
+type recordingObserver struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (o *recordingObserver) Killing(id int32, _ time.Time)   { o.add(fmt.Sprintf("killing %d", id)) }
+func (o *recordingObserver) Restarted(id int32, _ time.Time) { o.add(fmt.Sprintf("restarted %d", id)) }
+
+func (o *recordingObserver) add(e string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.events = append(o.events, e)
+}
+
+// Every drill tells the daemon's node observers (the alert planner among
+// them, which is what keeps a drill's own outage from paging) of each kill
+// before it happens and of each restart after it worked.
+func TestDrillsTellNodeObserversOfKillsAndRestarts(t *testing.T) {
+	d, url := startDaemon(t, shortConfig())
+	obs := &recordingObserver{}
+	d.ObserveNodes(obs)
+	code, _, body := post(t, url+"/trigger", `{"drill":"leader-failover"}`, nil)
+	if code != http.StatusAccepted {
+		t.Fatalf("trigger: %d %v", code, body)
 	}
-	waitUntilTrue(t, "quorum metric shows the loss", func() bool { return testutil.ToFloat64(d.Metrics().QuorumAvailable) == 0 })
-	time.Sleep(5 * d.cfg.Probes.Quorum.Interval) // several checks: long enough to page if it were going to
-	for _, id := range []int32{2, 3} {
-		if err := ctl.Restart(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitUntilTrue(t, "quorum back", func() bool { return testutil.ToFloat64(d.Metrics().QuorumAvailable) == 1 })
-	if got := sink.messages(); len(got) != 0 {
-		t.Fatalf("kills through the drills' controller paged: %q", got)
+	var r run.Run
+	waitUntilTrue(t, "the run to finish", func() bool {
+		get(t, url+"/runs/"+body["id"], &r)
+		return r.Status != run.StatusRunning
+	})
+	killed := int32(r.Measurements.Value(run.KilledNode))
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if want := []string{fmt.Sprintf("killing %d", killed), fmt.Sprintf("restarted %d", killed)}; killed < 1 || !slices.Equal(obs.events, want) {
+		t.Fatalf("observer heard %q, want %q (run %+v)", obs.events, want, r)
 	}
 }

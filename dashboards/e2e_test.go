@@ -35,7 +35,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/raftdrill/raftdrill/config"
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/internal/testutil"
+	"github.com/raftdrill/raftdrill/probes/drills"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 // scrapeInterval is how often the test's Prometheus scrapes raftdrill, and
@@ -59,8 +61,8 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	if testing.Short() && os.Getenv("REQUIRE_TEST_TOOLS") != "1" {
 		t.Skip("end-to-end: builds raftdrill and starts Prometheus")
 	}
-	promBin := requireTool(t, "prometheus")
-	promtool := requireTool(t, "promtool")
+	promBin := testutil.RequireTool(t, "prometheus")
+	promtool := testutil.RequireTool(t, "promtool")
 	boards := loadDashboards(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -71,10 +73,15 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	prom := startPrometheus(t, promBin, daemon.addr)
 	promStart := time.Now()
 
-	drills := probes.DrillNames()
-	statuses := runEveryDrill(ctx, t, daemon, drills)
+	names := drills.Names()
+	statuses := runEveryDrill(ctx, t, daemon, names)
 	t.Logf("drills run: %v", statuses)
-	waitScraped(ctx, t, prom, drills)
+	waitScraped(ctx, t, prom, names)
+	// A query with "offset $__interval" has a point only where both ends
+	// have data: the range Grafana would ask for must hold two of the
+	// longest step after Prometheus's first sample, or a correct query
+	// answers nothing (as it did when the drills were quick).
+	waitStored(ctx, t, prom, 2*annotationStep+scrapeInterval)
 
 	exposition := fetch(t, "http://"+daemon.addr+"/metrics")
 	t.Run("promtool check metrics", func(t *testing.T) {
@@ -155,20 +162,6 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	}
 }
 
-// requireTool finds an external program. Without it the test skips, unless
-// REQUIRE_TEST_TOOLS=1 (make test) says skipping would hide a gap.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("REQUIRE_TEST_TOOLS") == "1" {
-			t.Fatalf("%s is not installed (make deps installs it): %v", name, err)
-		}
-		t.Skipf("%s is not installed (make deps installs it)", name)
-	}
-	return p
-}
-
 // buildRaftdrill builds the binary from the module root, as users run it.
 func buildRaftdrill(t *testing.T) string {
 	t.Helper()
@@ -229,7 +222,7 @@ func startDaemon(t *testing.T, bin string) daemonProc {
 	cfg.WriteString("sandbox:\n  election_timeout_min: 200ms\n  election_timeout_max: 400ms\n")
 	cfg.WriteString("probes:\n  quorum:\n    interval: 1s\n    timeout: 500ms\n")
 	cfg.WriteString("drills:\n")
-	for _, name := range probes.DrillNames() {
+	for _, name := range drills.Names() {
 		settings := drillSettings[name]
 		if settings == nil {
 			settings = map[string]any{"schedule": "@every 20s"}
@@ -424,7 +417,7 @@ func runEveryDrill(ctx context.Context, t *testing.T, d daemonProc, drills []str
 		}
 		busy := false
 		for _, r := range runs {
-			if r.Status == probes.StatusRunning {
+			if r.Status == run.StatusRunning {
 				busy = true
 			} else if _, ok := done[r.Drill]; !ok {
 				done[r.Drill] = r.Status
@@ -457,6 +450,33 @@ func runEveryDrill(ctx context.Context, t *testing.T, d daemonProc, drills []str
 			}
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// annotationStep is the step of the run annotations (dashboards/common.go).
+const annotationStep = 15 * time.Second
+
+// waitStored waits until Prometheus has held raftdrill's samples for span,
+// counted from the first sample it stored.
+func waitStored(ctx context.Context, t *testing.T, p promProc, span time.Duration) {
+	t.Helper()
+	now := time.Now()
+	q := url.Values{"query": {`up{job="raftdrill"}`}, "start": {formatTime(now.Add(-10 * time.Minute))},
+		"end": {formatTime(now)}, "step": {"1"}}
+	var r promResponse
+	if err := json.Unmarshal(fetch(t, p.base+"/api/v1/query_range?"+q.Encode()), &r); err != nil ||
+		len(r.Data.Result) == 0 || len(r.Data.Result[0].Values) == 0 {
+		t.Fatalf("first sample of raftdrill: %v %+v", err, r)
+	}
+	secs, ok := r.Data.Result[0].Values[0][0].(float64)
+	if !ok {
+		t.Fatalf("first sample time %v", r.Data.Result[0].Values[0])
+	}
+	until := time.UnixMilli(int64(secs * 1000)).Add(span)
+	select {
+	case <-time.After(time.Until(until)):
+	case <-ctx.Done():
+		t.Fatalf("waiting for %s of stored samples: %v", span, ctx.Err())
 	}
 }
 

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 The classic dashboard model is what Grafana's file provisioning loads on every supported Grafana; the SDK's v2 model needs Grafana 12 with its kubernetesDashboards feature.
+
 package dashboards
 
 import (
@@ -9,15 +11,14 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
-
-	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/probes/failover"
 )
 
 // Failover is the failover drills in detail: how long election and write
 // recovery took run by run and in distribution, what happened to the
 // messages written meanwhile, and the write latency the clients saw.
 func Failover() (dashboard.Dashboard, error) {
-	th := config.Default().Drills.LeaderFailover.Thresholds
+	th := failover.Defaults().Thresholds
 
 	b := newDashboard("raftdrill-failover", "raftdrill failover drills",
 		"Failover duration by phase run by run and as a distribution, messages by outcome per run, success ratio and produce latency.").

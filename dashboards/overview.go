@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 The classic dashboard model is what Grafana's file provisioning loads on every supported Grafana; the SDK's v2 model needs Grafana 12 with its kubernetesDashboards feature.
+
 package dashboards
 
 import (
@@ -10,15 +12,14 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
-
-	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/probes/failover"
 )
 
 // Overview is the first dashboard to open: is the cluster whole now, did the
 // drills pass, how long did failover take against its threshold, has any
 // data gone wrong, and what did raftdrill alert about.
 func Overview() (dashboard.Dashboard, error) {
-	th := config.Default().Drills.LeaderFailover.Thresholds
+	th := failover.Defaults().Thresholds
 
 	b := newDashboard("raftdrill-overview", "raftdrill overview",
 		"Quorum and nodes now, the last drill runs against their thresholds, pass/fail history and data anomalies.").

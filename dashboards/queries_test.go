@@ -302,10 +302,7 @@ func roundInterval(d time.Duration) time.Duration {
 }
 
 func parseGrafanaDuration(s string) (time.Duration, error) {
-	if strings.HasPrefix(s, ">") {
-		s = s[1:]
-	}
-	return time.ParseDuration(s)
+	return time.ParseDuration(strings.TrimPrefix(s, ">"))
 }
 
 // formatDuration writes a duration as PromQL reads it: 15s, 1m, 2h, 500ms.

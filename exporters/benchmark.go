@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 // BenchmarkLatency is raftdrill_benchmark_latency_seconds: for each target
@@ -22,14 +22,14 @@ import (
 type BenchmarkLatency struct {
 	desc *prometheus.Desc
 	mu   sync.Mutex
-	last map[string]probes.TargetFigures // by target
+	last map[string]run.TargetFigures // by target
 }
 
-// benchmarkQuantiles are probes.BenchmarkQuantiles as numbers; the summary
+// benchmarkQuantiles are run.BenchmarkQuantiles as numbers; the summary
 // writes them back in the same form ("0.5", "0.95", "0.99").
 var benchmarkQuantiles = func() map[string]float64 {
 	qs := map[string]float64{}
-	for _, s := range probes.BenchmarkQuantiles {
+	for _, s := range run.BenchmarkQuantiles {
 		q, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			panic("benchmark quantile " + s + ": " + err.Error())
@@ -44,12 +44,12 @@ func newBenchmarkLatency() *BenchmarkLatency {
 		desc: prometheus.NewDesc(Namespace+"_benchmark_latency_seconds",
 			"Produce latency (send to acks=all ack) of the last benchmark run, by target: quantiles 0.5, 0.95, 0.99, and the count and sum of the acked messages' latencies; every sample is in raftdrill_produce_latency_seconds.",
 			[]string{"target"}, nil),
-		last: map[string]probes.TargetFigures{},
+		last: map[string]run.TargetFigures{},
 	}
 }
 
 // Set replaces target f.Target's figures with f's.
-func (c *BenchmarkLatency) Set(f probes.TargetFigures) {
+func (c *BenchmarkLatency) Set(f run.TargetFigures) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.last[f.Target] = f
@@ -60,7 +60,7 @@ func (c *BenchmarkLatency) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *BenchmarkLatency) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, t := range probes.BenchmarkTargets {
+	for _, t := range run.BenchmarkTargets {
 		f := c.last[t] // zero before the first run
 		qs := make(map[float64]float64, len(benchmarkQuantiles))
 		for s, q := range benchmarkQuantiles {

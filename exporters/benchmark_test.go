@@ -11,16 +11,17 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/raftdrill/raftdrill/config"
-	"github.com/raftdrill/raftdrill/probes"
+	rdtest "github.com/raftdrill/raftdrill/internal/testutil"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 // benchmarkRun is a finished benchmark run with figures for both targets.
-func benchmarkRun() probes.Result {
-	return probes.Result{
-		Status:    probes.StatusPassed,
+func benchmarkRun() run.Run {
+	r := run.New("benchmark", run.TriggerAPI, time.Now().Add(-time.Second))
+	r.Finish(run.Result{
+		Status:    run.StatusPassed,
 		Latencies: []time.Duration{2 * time.Millisecond, 3 * time.Millisecond},
-		Targets: []probes.TargetFigures{
+		Targets: []run.TargetFigures{
 			{Target: "cluster", Throughput: map[string]float64{"produce": 3128, "consume": 7234},
 				Latency:      map[string]float64{"0.5": 0.00412, "0.95": 0.01834, "0.99": 0.03245},
 				LatencyCount: 10000, LatencySum: 52.5},
@@ -28,24 +29,25 @@ func benchmarkRun() probes.Result {
 				Latency:      map[string]float64{"0.5": 0.00234, "0.95": 0.00891, "0.99": 0.01567},
 				LatencyCount: 9999, LatencySum: 25.25},
 		},
-	}
+	}, time.Now())
+	return r
 }
 
 func TestBenchmarkMetricsExistFromStartAndFollowTheLastRun(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m := New(reg, Build{Version: "test"}, []string{"benchmark"}, nil, nil)
+	m := New(reg, []string{"benchmark"}, nil, nil)
 	if n := testutil.CollectAndCount(m.BenchmarkThroughput); n != 4 {
 		t.Errorf("%d throughput series at start-up, want cluster and baseline × produce and consume", n)
 	}
 	zero := summary{quantiles: map[float64]float64{0.5: 0, 0.95: 0, 0.99: 0}}
-	for _, target := range probes.BenchmarkTargets {
+	for _, target := range run.BenchmarkTargets {
 		if got := benchmarkSummary(t, reg, target); !got.equal(zero) {
 			t.Errorf("%s at start-up: %+v, want every figure at 0", target, got)
 		}
 	}
 
-	now := time.Now()
-	m.Record("benchmark", now.Add(-time.Second), now, benchmarkRun())
+	m.Record(benchmarkRun())
 	for _, c := range []struct {
 		g    prometheus.Gauge
 		want float64
@@ -127,17 +129,10 @@ func benchmarkSummary(t *testing.T, reg *prometheus.Registry, target string) sum
 // promtool lints the whole exposition, as node_exporter's checkmetrics
 // does, before any run and after one; any output is a finding.
 func TestPromtoolAcceptsTheExposition(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (apt-get install prometheus)")
-	}
+	t.Parallel()
+	promtool := rdtest.RequireTool(t, "promtool")
 	reg := prometheus.NewRegistry()
-	cfg := config.Default()
-	criteria := map[string][]string{}
-	for _, d := range probes.DrillNames() {
-		criteria[d] = probes.Drills[d](&cfg).Criteria()
-	}
-	m := New(reg, Build{Version: "test", Commit: "abc"}, probes.DrillNames(), criteria, []int32{1, 2, 3})
+	m := New(reg, []string{"benchmark"}, map[string][]string{"benchmark": {"errors"}}, []int32{1, 2, 3})
 	check := func(when string) {
 		mfs, err := reg.Gather()
 		if err != nil {
@@ -157,8 +152,7 @@ func TestPromtoolAcceptsTheExposition(t *testing.T) {
 		}
 	}
 	check("at start-up")
-	now := time.Now()
-	m.Record("benchmark", now.Add(-time.Second), now, benchmarkRun())
+	m.Record(benchmarkRun())
 	check("after a benchmark run")
 }
 

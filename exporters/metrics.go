@@ -1,43 +1,43 @@
 package exporters
 
 import (
-	"runtime"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 
-	"github.com/raftdrill/raftdrill/alerts"
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/run"
 )
 
 // Namespace prefixes every metric name.
 const Namespace = "raftdrill"
 
-// Results of a drill run, as label values.
-var Results = []string{probes.StatusPassed, probes.StatusFailed, probes.StatusError}
-
 // Message outcomes counted per drill, with the measurement each comes from.
-var messageOutcomes = []struct{ outcome, measurement string }{
-	{"sent", "messages_sent"},
-	{"acked", "messages_acked"},
-	{"failed", "messages_failed"},
-	{"consumed", "messages_consumed"},
-	{"lost", "messages_lost"},
-	{"duplicated", "messages_duplicated"},
-	{"corrupted", "messages_corrupted"},
+var messageOutcomes = []struct {
+	outcome string
+	m       run.Measure
+}{
+	{"sent", run.MessagesSent},
+	{"acked", run.MessagesAcked},
+	{"failed", run.MessagesFailed},
+	{"consumed", run.MessagesConsumed},
+	{"lost", run.MessagesLost},
+	{"duplicated", run.MessagesDup},
+	{"corrupted", run.MessagesCorrupt},
 }
 
 // Failover phases and the measurement each comes from.
-var phases = []struct{ phase, measurement string }{
-	{"election", "election_seconds"},
-	{"write_recovery", "failover_seconds"},
+var phases = []struct {
+	phase string
+	m     run.Measure
+}{
+	{"election", run.ElectionSeconds},
+	{"write_recovery", run.FailoverSeconds},
 }
 
 // Metrics holds every metric raftdrill exports. It is fed from run results
 // (Record) and probe observations; nothing else writes metrics.
 type Metrics struct {
-	BuildInfo            *prometheus.GaugeVec
 	RunsTotal            *prometheus.CounterVec
 	InProgress           *prometheus.GaugeVec
 	Duration             *prometheus.HistogramVec
@@ -61,21 +61,14 @@ type Metrics struct {
 	BenchmarkLatency     *BenchmarkLatency
 }
 
-// Build identifies this binary in raftdrill_build_info.
-type Build struct {
-	Version string
-	Commit  string
-}
-
 // New creates every metric on reg and creates each known labelled series at
 // zero, so dashboards and rules see 0 rather than "no data" before anything
 // has happened. criteria maps each drill to its criterion names.
-func New(reg prometheus.Registerer, build Build, drills []string, criteria map[string][]string, nodes []int32) *Metrics {
+// raftdrill_build_info is client_golang's build-info collector (labels
+// version, revision, branch, goversion, goos, goarch, tags), fed by
+// prometheus/common/version, which the build sets.
+func New(reg prometheus.Registerer, drills []string, criteria map[string][]string, nodes []int32) *Metrics {
 	m := &Metrics{
-		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "build_info",
-			Help: "A constant 1, labelled with the version of raftdrill and the Go version it was built with.",
-		}, []string{"version", "goversion", "commit"}),
 		RunsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "drill_runs_total",
 			Help: "Drill runs finished, by drill and result (passed, failed, error).",
@@ -161,15 +154,14 @@ func New(reg prometheus.Registerer, build Build, drills []string, criteria map[s
 		}, []string{"target", "op"}),
 		BenchmarkLatency: newBenchmarkLatency(),
 	}
-	reg.MustRegister(m.BuildInfo, m.RunsTotal, m.InProgress, m.Duration, m.LastRun, m.LastSuccess,
+	reg.MustRegister(versioncollector.NewCollector(Namespace), m.RunsTotal, m.InProgress, m.Duration, m.LastRun, m.LastSuccess,
 		m.FailoverDuration, m.LastFailover, m.Messages, m.LastSuccessRatio, m.ProduceLatency,
 		m.CriterionPassed, m.ThresholdBreaches, m.Anomalies, m.SkippedRuns,
 		m.QuorumAvailable, m.NodeUp, m.PartitionsLeaderless, m.AlertsSent, m.AlertsQueued,
 		m.BenchmarkThroughput, m.BenchmarkLatency)
 
-	m.BuildInfo.WithLabelValues(build.Version, runtime.Version(), build.Commit).Set(1)
 	for _, d := range drills {
-		for _, r := range Results {
+		for _, r := range run.Results {
 			m.RunsTotal.WithLabelValues(d, r)
 		}
 		m.InProgress.WithLabelValues(d)
@@ -189,23 +181,18 @@ func New(reg prometheus.Registerer, build Build, drills []string, criteria map[s
 			m.CriterionPassed.WithLabelValues(d, c)
 			m.ThresholdBreaches.WithLabelValues(d, c)
 		}
-		for _, k := range probes.AnomalyKinds {
+		for _, k := range run.AnomalyKinds {
 			m.Anomalies.WithLabelValues(d, k)
 		}
 		m.SkippedRuns.WithLabelValues(d)
 	}
-	for _, t := range probes.BenchmarkTargets {
-		for _, op := range probes.BenchmarkOps {
+	for _, t := range run.BenchmarkTargets {
+		for _, op := range run.BenchmarkOps {
 			m.BenchmarkThroughput.WithLabelValues(t, op)
 		}
 	}
 	for _, n := range nodes {
 		m.NodeUp.WithLabelValues(NodeLabel(n))
-	}
-	for _, k := range alerts.Kinds {
-		for _, r := range alerts.Results {
-			m.AlertsSent.WithLabelValues(k, r)
-		}
 	}
 	return m
 }
@@ -220,26 +207,31 @@ func (m *Metrics) Started(drill string) { m.InProgress.WithLabelValues(drill).Se
 func (m *Metrics) Skipped(drill string) { m.SkippedRuns.WithLabelValues(drill).Inc() }
 
 // Record feeds the metrics from one finished run.
-func (m *Metrics) Record(drill string, started, finished time.Time, r probes.Result) {
+func (m *Metrics) Record(r run.Run) {
+	drill := r.Drill
+	finished := r.StartedAt
+	if r.FinishedAt != nil {
+		finished = *r.FinishedAt
+	}
 	m.InProgress.WithLabelValues(drill).Set(0)
 	m.RunsTotal.WithLabelValues(drill, r.Status).Inc()
-	m.Duration.WithLabelValues(drill).Observe(finished.Sub(started).Seconds())
+	m.Duration.WithLabelValues(drill).Observe(finished.Sub(r.StartedAt).Seconds())
 	m.LastRun.WithLabelValues(drill).Set(float64(finished.Unix()))
-	if r.Status == probes.StatusPassed {
+	if r.Status == run.StatusPassed {
 		m.LastSuccess.WithLabelValues(drill).Set(float64(finished.Unix()))
 	}
 	for _, ph := range phases {
-		if v, ok := r.Measurements[ph.measurement]; ok {
+		if v, ok := r.Measurements.Get(ph.m); ok {
 			m.FailoverDuration.WithLabelValues(drill, ph.phase).Observe(v)
 			m.LastFailover.WithLabelValues(drill, ph.phase).Set(v)
 		}
 	}
 	for _, o := range messageOutcomes {
-		if v, ok := r.Measurements[o.measurement]; ok && v > 0 {
+		if v, ok := r.Measurements.Get(o.m); ok && v > 0 {
 			m.Messages.WithLabelValues(drill, o.outcome).Add(v)
 		}
 	}
-	if v, ok := r.Measurements["success_ratio"]; ok {
+	if v, ok := r.Measurements.Get(run.SuccessRatio); ok {
 		m.LastSuccessRatio.WithLabelValues(drill).Set(v)
 	}
 	h := m.ProduceLatency.WithLabelValues(drill)

@@ -1,4 +1,4 @@
-package probes
+package probes_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftdrill/raftdrill/internal/testenv"
+	"github.com/raftdrill/raftdrill/run"
 	"github.com/raftdrill/raftdrill/sandbox"
 )
 
@@ -34,30 +36,30 @@ func electionTruth(tl []sandbox.Event, node int32, topic string, partition int32
 // goal is |error| ≤ 50 ms at the 95th percentile.
 func BenchmarkElectionAccuracy(b *testing.B) {
 	const drills = 20
-	cfg := shortConfig()
-	cfg.Sandbox.ElectionTimeoutMin = time.Second
-	cfg.Sandbox.ElectionTimeoutMax = 2 * time.Second
-	lf := &cfg.Drills.LeaderFailover
+	cfg := testenv.ShortConfig()
+	testenv.Sandbox(cfg).ElectionTimeoutMin = time.Second
+	testenv.Sandbox(cfg).ElectionTimeoutMax = 2 * time.Second
+	lf := testenv.LF(cfg)
 	lf.ProduceDuration = 3500 * time.Millisecond
 	lf.KillAfter = time.Second
 	lf.Rate = 100
 	for i := 0; i < b.N; i++ {
-		sb, env := startSandbox(b, cfg)
+		sb, env := testenv.Env(b, cfg)
 		var errs []float64
 		for d := 0; d < drills; d++ {
 			started := time.Now()
-			res := Drills["leader-failover"](cfg).Run(context.Background(), env)
+			res := testenv.Drill(b, cfg, "leader-failover").Run(context.Background(), env)
 			// Only the election matters here: with leadership spread
 			// unevenly by earlier drills, one kill may stall two
 			// partitions and miss the success-ratio criterion.
-			if res.Error != "" || res.Measurements["election_seconds"] <= 0 {
+			if res.Error != "" || res.Measurements.Value(run.ElectionSeconds) <= 0 {
 				b.Fatalf("drill %d: %s %s %+v", d, res.Status, res.Error, res.Measurements)
 			}
-			truth, ok := electionTruth(sb.Timeline(), int32(res.Measurements["killed_node"]), cfg.Cluster.Topic.Name, lf.TargetPartition, started)
+			truth, ok := electionTruth(sb.Timeline(), int32(res.Measurements.Value(run.KilledNode)), cfg.Cluster.Topic.Name, lf.TargetPartition, started)
 			if !ok {
 				b.Fatalf("drill %d: no election in the sandbox timeline", d)
 			}
-			errs = append(errs, math.Abs(res.Measurements["election_seconds"]-truth.Seconds())*1000)
+			errs = append(errs, math.Abs(res.Measurements.Value(run.ElectionSeconds)-truth.Seconds())*1000)
 		}
 		sort.Float64s(errs)
 		p95 := errs[int(math.Ceil(0.95*float64(len(errs))))-1]

@@ -10,7 +10,10 @@ import (
 
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/exporters"
-	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/internal/testenv"
+	"github.com/raftdrill/raftdrill/probes/drills"
+	"github.com/raftdrill/raftdrill/run"
+	"github.com/raftdrill/raftdrill/sandbox"
 )
 
 // A check that has never failed proves nothing (anomalies.md, rule 1): for
@@ -21,50 +24,50 @@ func TestEveryAnomalyKindIsCaught(t *testing.T) {
 	cases := []struct {
 		kind   string
 		drill  string
-		faults config.SandboxFaults
+		faults sandbox.Faults
 		tune   func(*config.Config)
 		// count, when > 0, is exactly how many the fault must cause.
 		count int
 	}{
-		{kind: probes.KindLostWrite, drill: "failure-recovery", faults: config.SandboxFaults{LoseAckedOnKill: 3}},
-		{kind: probes.KindLostWrite, drill: "leader-failover", faults: config.SandboxFaults{LoseAckedOnKill: 3}},
-		{kind: probes.KindBogusAck, drill: "leader-failover", faults: config.SandboxFaults{AckOffsetMinusOne: 2}, count: 2},
-		{kind: probes.KindBogusAck, drill: "failure-recovery", faults: config.SandboxFaults{AckOffsetMinusOne: 3}, count: 3},
-		{kind: probes.KindCorrupt, drill: "failure-recovery", faults: config.SandboxFaults{CorruptWrites: 2}, count: 2},
-		{kind: probes.KindDuplicate, drill: "failure-recovery", faults: config.SandboxFaults{DuplicateWrites: 2}, count: 2},
-		{kind: probes.KindInconsistentOffsets, drill: "failure-recovery", faults: config.SandboxFaults{DivergentWrites: 2}, count: 2},
-		{kind: probes.KindNonmonotonic, drill: "failure-recovery", faults: config.SandboxFaults{ReorderWrites: 1}, count: 1},
-		{kind: probes.KindPhantom, drill: "failure-recovery", faults: config.SandboxFaults{PhantomWrites: 2}, count: 2},
-		{kind: probes.KindUnackedVisible, drill: "failure-recovery", faults: config.SandboxFaults{RefuseButAppend: 2}, count: 2},
-		{kind: probes.KindAckWithoutQuorum, drill: "failure-recovery", faults: config.SandboxFaults{AckWithoutQuorum: true}},
-		{kind: probes.KindLeaderDisagreement, drill: "leader-failover", faults: config.SandboxFaults{SplitLeader: true}},
+		{kind: run.KindLostWrite, drill: "failure-recovery", faults: sandbox.Faults{LoseAckedOnKill: 3}},
+		{kind: run.KindLostWrite, drill: "leader-failover", faults: sandbox.Faults{LoseAckedOnKill: 3}},
+		{kind: run.KindBogusAck, drill: "leader-failover", faults: sandbox.Faults{AckOffsetMinusOne: 2}, count: 2},
+		{kind: run.KindBogusAck, drill: "failure-recovery", faults: sandbox.Faults{AckOffsetMinusOne: 3}, count: 3},
+		{kind: run.KindCorrupt, drill: "failure-recovery", faults: sandbox.Faults{CorruptWrites: 2}, count: 2},
+		{kind: run.KindDuplicate, drill: "failure-recovery", faults: sandbox.Faults{DuplicateWrites: 2}, count: 2},
+		{kind: run.KindInconsistentOffsets, drill: "failure-recovery", faults: sandbox.Faults{DivergentWrites: 2}, count: 2},
+		{kind: run.KindNonmonotonic, drill: "failure-recovery", faults: sandbox.Faults{ReorderWrites: 1}, count: 1},
+		{kind: run.KindPhantom, drill: "failure-recovery", faults: sandbox.Faults{PhantomWrites: 2}, count: 2},
+		{kind: run.KindUnackedVisible, drill: "failure-recovery", faults: sandbox.Faults{RefuseButAppend: 2}, count: 2},
+		{kind: run.KindAckWithoutQuorum, drill: "failure-recovery", faults: sandbox.Faults{AckWithoutQuorum: true}},
+		{kind: run.KindLeaderDisagreement, drill: "leader-failover", faults: sandbox.Faults{SplitLeader: true}},
 		// Kills interrupt the disagreement (a partition without a leader
 		// has nothing to disagree on): a grace period shorter than a step.
-		{kind: probes.KindLeaderDisagreement, drill: "failure-recovery", faults: config.SandboxFaults{SplitLeader: true},
-			tune: func(c *config.Config) { c.Drills.FailureRecovery.LeaderGrace = 300 * time.Millisecond }},
+		{kind: run.KindLeaderDisagreement, drill: "failure-recovery", faults: sandbox.Faults{SplitLeader: true},
+			tune: func(c *config.Config) { testenv.FR(c).LeaderGrace = 300 * time.Millisecond }},
 		// The dead leader is named for the whole leaderless window, which
 		// is made longer than the grace period and shorter than the
 		// election deadline: stale-leader alone, not no-election.
-		{kind: probes.KindStaleLeader, drill: "failure-recovery", faults: config.SandboxFaults{StaleLeader: true},
+		{kind: run.KindStaleLeader, drill: "failure-recovery", faults: sandbox.Faults{StaleLeader: true},
 			tune: func(c *config.Config) {
-				c.Sandbox.ElectionTimeoutMin, c.Sandbox.ElectionTimeoutMax = 1500*time.Millisecond, 1800*time.Millisecond
+				testenv.Sandbox(c).ElectionTimeoutMin, testenv.Sandbox(c).ElectionTimeoutMax = 1500*time.Millisecond, 1800*time.Millisecond
 			}},
-		{kind: probes.KindNoElection, drill: "failure-recovery", faults: config.SandboxFaults{NeverElect: true},
+		{kind: run.KindNoElection, drill: "failure-recovery", faults: sandbox.Faults{NeverElect: true},
 			tune: func(c *config.Config) {
-				c.Drills.FailureRecovery.ElectionDeadline = 2 * time.Second
-				c.Drills.FailureRecovery.RecoveryDeadline = 3 * time.Second
+				testenv.FR(c).ElectionDeadline = 2 * time.Second
+				testenv.FR(c).RecoveryDeadline = 3 * time.Second
 			}},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {
 		covered[tc.kind] = true
 		t.Run(tc.drill+"/"+tc.kind, func(t *testing.T) {
-			cfg := probes.ShortRecoveryConfig()
+			cfg := testenv.ShortConfig()
 			if tc.tune != nil {
 				tc.tune(cfg)
 			}
 			res := runWithFaults(t, cfg, tc.drill, tc.faults)
-			var found *probes.Anomaly
+			var found *run.Anomaly
 			var kinds []string
 			for i, a := range res.Anomalies {
 				kinds = append(kinds, a.Kind)
@@ -80,7 +83,7 @@ func TestEveryAnomalyKindIsCaught(t *testing.T) {
 			if len(kinds) != 1 {
 				t.Fatalf("want only %s, got %v: %+v", tc.kind, kinds, res.Anomalies)
 			}
-			if res.Status != probes.StatusFailed {
+			if res.Status != run.StatusFailed {
 				t.Fatalf("status %s, want failed (error %q)", res.Status, res.Error)
 			}
 			if tc.count > 0 && found.Count != tc.count {
@@ -95,7 +98,7 @@ func TestEveryAnomalyKindIsCaught(t *testing.T) {
 			t.Logf("%s ×%d: %s, e.g. %+v", found.Kind, found.Count, found.Detail, found.Examples[0])
 		})
 	}
-	for _, k := range probes.AnomalyKinds {
+	for _, k := range run.AnomalyKinds {
 		if !covered[k] {
 			t.Errorf("no test makes the sandbox show %s", k)
 		}
@@ -106,23 +109,23 @@ func TestEveryAnomalyKindIsCaught(t *testing.T) {
 // have happened. It must be counted, and the run must pass.
 func TestIndeterminateVisibleIsCountedNotAnomaly(t *testing.T) {
 	const n = 3
-	cfg := probes.ShortRecoveryConfig()
-	res := runWithFaults(t, cfg, "failure-recovery", config.SandboxFaults{TimeoutAfterAppend: n})
-	if res.Status != probes.StatusPassed || len(res.Anomalies) != 0 {
+	cfg := testenv.ShortConfig()
+	res := runWithFaults(t, cfg, "failure-recovery", sandbox.Faults{TimeoutAfterAppend: n})
+	if res.Status != run.StatusPassed || len(res.Anomalies) != 0 {
 		t.Fatalf("status %s, anomalies %+v, error %q, criteria %+v", res.Status, res.Anomalies, res.Error, res.Criteria)
 	}
 	m := res.Measurements
-	if m["messages_indeterminate_visible"] != n || m["messages_indeterminate"] < n {
+	if m.Value(run.IndetVisible) != n || m.Value(run.MessagesIndet) < n {
 		t.Fatalf("want %d indeterminate sends read back: %v", n, m)
 	}
 }
 
 // runWithFaults starts a sandbox with the faults on and runs one drill.
-func runWithFaults(t *testing.T, cfg *config.Config, drill string, f config.SandboxFaults) probes.Result {
+func runWithFaults(t *testing.T, cfg *config.Config, drill string, f sandbox.Faults) run.Result {
 	t.Helper()
-	sb, env := probes.StartSandboxForTest(t, cfg)
+	sb, env := testenv.Env(t, cfg)
 	sb.SetFaults(f)
-	res := probes.Drills[drill](cfg).Run(context.Background(), env)
+	res := testenv.Drill(t, cfg, drill).Run(context.Background(), env)
 	for _, n := range sb.Nodes() {
 		if !n.Up {
 			t.Errorf("node %d left down", n.ID)
@@ -133,19 +136,20 @@ func runWithFaults(t *testing.T, cfg *config.Config, drill string, f config.Sand
 
 // anomaliesMetric feeds the result to a fresh set of metrics, as the daemon
 // does, and reads raftdrill_anomalies_total{drill,kind}.
-func anomaliesMetric(t *testing.T, drill string, res probes.Result, kind string) float64 {
+func anomaliesMetric(t *testing.T, drillName string, res run.Result, kind string) float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	criteria := map[string][]string{}
-	cfg := config.Default()
-	for name, mk := range probes.Drills {
-		criteria[name] = mk(&cfg).Criteria()
+	cfg := testenv.ShortConfig()
+	for _, spec := range drills.All {
+		criteria[spec.Name] = spec.New(cfg).Criteria()
 	}
-	m := exporters.New(reg, exporters.Build{Version: "test"}, probes.DrillNames(), criteria, []int32{1, 2, 3})
-	if before := testutil.ToFloat64(m.Anomalies.WithLabelValues(drill, kind)); before != 0 {
+	m := exporters.New(reg, drills.Names(), criteria, []int32{1, 2, 3})
+	if before := testutil.ToFloat64(m.Anomalies.WithLabelValues(drillName, kind)); before != 0 {
 		t.Fatalf("series starts at %v", before)
 	}
-	now := time.Now()
-	m.Record(drill, now.Add(-time.Second), now, res)
-	return testutil.ToFloat64(m.Anomalies.WithLabelValues(drill, kind))
+	r := run.New(drillName, run.TriggerAPI, time.Now().Add(-time.Second))
+	r.Finish(res, time.Now())
+	m.Record(r)
+	return testutil.ToFloat64(m.Anomalies.WithLabelValues(drillName, kind))
 }

@@ -1,6 +1,7 @@
-// Package probes holds the drills and the continuous probes, and what they
-// share: the per-node Kafka client (sarama), node control (kill, restart, up),
-// the workload that writes recognisable messages, and the checker that
-// decides whether every acknowledged write survived. A drill returns a Result
-// value; it never touches metrics, alerts or the run store.
+// Package probes is the drills and the continuous probes, one package each
+// below this one: the drill runtime (drill) and the registry of drills
+// (drills); the leader-failover (failover), failure-recovery (recovery) and
+// benchmark drills; the checker and leader watch (check); the quorum probe
+// (quorum). This package itself holds only the tests that span drills: every
+// anomaly kind caught, and the accuracy benchmark of election_seconds.
 package probes

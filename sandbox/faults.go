@@ -4,13 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/raftdrill/raftdrill/config"
 )
-
-// Faults are the misbehaviours the sandbox can be told to show; see
-// config.SandboxFaults for each. They are test equipment.
-type Faults = config.SandboxFaults
 
 // metadataLeader is the leader a node names for a partition in the metadata
 // it serves, after the faults have had their say.

@@ -17,7 +17,7 @@ import (
 // occurrences. What they damaged stays damaged when the fault is turned
 // off, as damage to a real log would.
 
-// Keys of the counted data faults, as in config.SandboxFaults.
+// Keys of the counted data faults, as in Faults.
 const (
 	faultCorrupt   = "corrupt_writes"
 	faultDuplicate = "duplicate_writes"
@@ -131,14 +131,6 @@ func (d *dataFaults) lose(t tp, from, to int64) {
 	defer d.mu.Unlock()
 	pd := d.part(t)
 	pd.lost = append(pd.lost, offRange{from, to})
-}
-
-// serve makes node (0: every node) serve value at offset.
-func (d *dataFaults) serve(t tp, offset int64, node int32, value []byte) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	pd := d.part(t)
-	pd.served[offset] = append(pd.served[offset], servedAs{node: node, value: value})
 }
 
 // appended learns of a record the cluster appended and acked at offset, and

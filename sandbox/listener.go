@@ -105,12 +105,6 @@ func (l *nodeListener) restart() error {
 	return nil
 }
 
-func (l *nodeListener) up() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.inner != nil
-}
-
 func (l *nodeListener) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

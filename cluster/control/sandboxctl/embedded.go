@@ -1,0 +1,150 @@
+package sandboxctl
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/sandbox"
+)
+
+// Key is where the embedded sandbox's settings live.
+const Key = "sandbox"
+
+// Embedded is the embedded sandbox cluster: what `raftdrill serve` drills
+// when no cluster is configured.
+type Embedded struct {
+	Nodes              int            `mapstructure:"nodes"`
+	KafkaBasePort      int            `mapstructure:"kafka_base_port"`
+	ElectionTimeoutMin time.Duration  `mapstructure:"election_timeout_min"`
+	ElectionTimeoutMax time.Duration  `mapstructure:"election_timeout_max"`
+	Faults             sandbox.Faults `mapstructure:"faults"`
+}
+
+// Defaults are the settings of a key left unset.
+func Defaults() *Embedded {
+	return &Embedded{Nodes: 3, ElectionTimeoutMin: time.Second, ElectionTimeoutMax: 2 * time.Second}
+}
+
+// Sections are the sandbox controller's config sections.
+func Sections() []config.Section {
+	return []config.Section{{Key: Key, New: func() any { return Defaults() }}}
+}
+
+// Validate checks the embedded sandbox's settings and, for the sandbox
+// controller, cluster.controller.sandbox_url.
+func (e *Embedded) Validate(ch *config.Checker, root *config.Config) {
+	if e.Nodes < 1 || e.Nodes > 9 {
+		ch.Add("nodes", "must be between 1 and 9")
+	}
+	if e.KafkaBasePort < 0 || e.KafkaBasePort > 65535-e.Nodes {
+		ch.Add("kafka_base_port", "must be 0 (random ports) or a port that leaves room for every node")
+	}
+	ch.Positive("election_timeout_min", e.ElectionTimeoutMin)
+	if e.ElectionTimeoutMax < e.ElectionTimeoutMin {
+		ch.Add("election_timeout_max", "must be >= sandbox.election_timeout_min")
+	}
+	for _, fc := range e.Faults.Counts() {
+		if fc.N < 0 {
+			ch.Add("faults."+fc.Key, "must be >= 0 (0: off)")
+		}
+	}
+	if root.UsesSandbox() && int(root.Cluster.Topic.ReplicationFactor) > e.Nodes {
+		ch.AddAbs("cluster.topic.replication_factor", "must be <= the number of nodes (%d)", e.Nodes)
+	}
+	cl := root.Cluster
+	if cl.Controller.Type != "sandbox" {
+		return
+	}
+	switch {
+	case cl.Controller.SandboxURL != "":
+		if u, err := url.Parse(cl.Controller.SandboxURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ch.AddAbs("cluster.controller.sandbox_url", "must be an http(s) URL such as http://127.0.0.1:19090")
+		}
+		if len(cl.Nodes) == 0 {
+			ch.AddAbs("cluster.nodes", "required with cluster.controller.sandbox_url (the separate sandbox's Kafka addresses)")
+		}
+	case len(cl.Nodes) > 0:
+		ch.AddAbs("cluster.controller.sandbox_url", "required when cluster.nodes is set and the controller is sandbox (or set cluster.controller.type to process or exec)")
+	}
+}
+
+// Sandbox is the sandbox controller: the embedded sandbox, or a separate
+// one through its control API.
+type Sandbox struct {
+	ctl interface {
+		Kill(ctx context.Context, id int32) error
+		Restart(ctx context.Context, id int32) error
+		Up(ctx context.Context, id int32) (bool, error)
+	}
+	nodes    []config.Node
+	embedded *sandbox.Cluster // nil for a separate sandbox
+	log      *slog.Logger
+}
+
+// Build connects to a separate sandbox (cluster.controller.sandbox_url) or,
+// with no cluster configured, starts the embedded one.
+func Build(_ context.Context, cfg *config.Config, log *slog.Logger) (*Sandbox, error) {
+	if !cfg.UsesSandbox() {
+		return &Sandbox{ctl: NewAPI(cfg.Cluster.Controller.SandboxURL, cfg.Cluster.RequestTimeout), nodes: cfg.Cluster.Nodes, log: log}, nil
+	}
+	e := config.Get[*Embedded](cfg, Key)
+	sb, err := sandbox.New(sandbox.Options{
+		Nodes:              e.Nodes,
+		KafkaBasePort:      e.KafkaBasePort,
+		ElectionTimeoutMin: e.ElectionTimeoutMin,
+		ElectionTimeoutMax: e.ElectionTimeoutMax,
+		Faults:             e.Faults,
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start the embedded sandbox: %w", err)
+	}
+	s := &Sandbox{ctl: sb, embedded: sb, log: log}
+	for _, n := range sb.Nodes() {
+		s.nodes = append(s.nodes, config.Node{ID: n.ID, Address: n.Address})
+	}
+	log.Info("embedded sandbox cluster started", "nodes", sb.Addrs())
+	return s, nil
+}
+
+// Kill kills a node of the sandbox.
+func (s *Sandbox) Kill(ctx context.Context, id int32) error { return s.ctl.Kill(ctx, id) }
+
+// Restart restarts a node of the sandbox.
+func (s *Sandbox) Restart(ctx context.Context, id int32) error { return s.ctl.Restart(ctx, id) }
+
+// Up says whether a node of the sandbox runs.
+func (s *Sandbox) Up(ctx context.Context, id int32) (bool, error) { return s.ctl.Up(ctx, id) }
+
+// Nodes are the sandbox's nodes.
+func (s *Sandbox) Nodes() []config.Node { return s.nodes }
+
+// Embedded is the embedded sandbox, nil for a separate one.
+func (s *Sandbox) Embedded() *sandbox.Cluster { return s.embedded }
+
+// Close stops the embedded sandbox.
+func (s *Sandbox) Close(context.Context) error {
+	if s.embedded != nil {
+		s.embedded.Close()
+	}
+	return nil
+}
+
+// Baseline starts a 1-node sandbox for the benchmark, so that each run
+// compares the cluster with a fresh, idle single node running the same
+// code. Only the embedded sandbox offers one: a separate sandbox is another
+// process, whose baseline is drills.benchmark.baseline.address.
+func (s *Sandbox) Baseline(context.Context) (string, func(), error) {
+	if s.embedded == nil {
+		return "", nil, nil
+	}
+	sb, err := sandbox.New(sandbox.Options{Nodes: 1, Logger: s.log})
+	if err != nil {
+		return "", nil, fmt.Errorf("start the baseline sandbox: %w", err)
+	}
+	return sb.Addrs()[0], sb.Close, nil
+}

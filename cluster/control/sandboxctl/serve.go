@@ -1,0 +1,54 @@
+package sandboxctl
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/raftdrill/raftdrill/sandbox"
+)
+
+// ServeOptions shape a sandbox run as its own process (`raftdrill sandbox`).
+type ServeOptions struct {
+	Nodes              int
+	KafkaBasePort      int
+	ControlListen      string
+	ElectionTimeoutMin time.Duration
+	ElectionTimeoutMax time.Duration
+	Log                *slog.Logger
+	// Out receives the nodes' and the control API's addresses, one a line,
+	// once they listen.
+	Out io.Writer
+}
+
+// Serve runs a sandbox cluster with its control API until ctx ends.
+func Serve(ctx context.Context, o ServeOptions) error {
+	sb, err := sandbox.New(sandbox.Options{
+		Nodes: o.Nodes, KafkaBasePort: o.KafkaBasePort,
+		ElectionTimeoutMin: o.ElectionTimeoutMin, ElectionTimeoutMax: o.ElectionTimeoutMax,
+		Logger: o.Log,
+	})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	ln, err := net.Listen("tcp", o.ControlListen)
+	if err != nil {
+		return fmt.Errorf("--control-listen %s: %w", o.ControlListen, err)
+	}
+	srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	for _, n := range sb.Nodes() {
+		fmt.Fprintf(o.Out, "node %d kafka %s\n", n.ID, n.Address)
+	}
+	fmt.Fprintf(o.Out, "control http://%s\n", ln.Addr())
+	o.Log.Info("sandbox running", "nodes", sb.Addrs(), "control", ln.Addr().String())
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
