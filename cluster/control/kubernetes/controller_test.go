@@ -5,12 +5,15 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -295,7 +298,7 @@ func TestRestartCanceled(t *testing.T) {
 		return false, nil, nil
 	})
 	go func() { done <- c.Restart(ctx, 0) }()
-	<-watching
+	waitClosed(t, watching)
 	cancel()
 	err := wait(t, done)
 	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "restart node 0: waiting for pod kafka-0: ") {
@@ -456,5 +459,58 @@ func TestRequiredRules(t *testing.T) {
 	if len(RequiredRules) != 1 || strings.Join(RequiredRules[0].Verbs, ",") != "get,list,watch,delete" ||
 		RequiredRules[0].Resources[0] != "pods" || RequiredRules[0].APIGroups[0] != "" {
 		t.Errorf("RequiredRules = %+v", RequiredRules)
+	}
+}
+
+// Every call of a kill, restart and up is allowed by RequiredRules, so the
+// Role in deploy/ is enough.
+func TestRequiredRulesCoverCalls(t *testing.T) {
+	client := fake.NewClientset(pod("kafka-1", "old", corev1.PodRunning, true))
+	c := newController(t, client, time.Minute)
+	ctx := context.Background()
+	if err := c.Kill(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	watching := make(chan struct{})
+	var once sync.Once
+	client.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watchInterface, error) {
+		once.Do(func() { close(watching) })
+		return false, nil, nil
+	})
+	done := restartAsync(c, 1)
+	waitClosed(t, watching)
+	if err := client.Tracker().Add(pod("kafka-1", "new", corev1.PodRunning, true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Up(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	verbs := map[string]bool{}
+	for _, a := range client.Actions() {
+		r := a.GetResource()
+		verbs[a.GetVerb()] = true
+		if !slices.ContainsFunc(RequiredRules, func(rule rbacv1.PolicyRule) bool {
+			return slices.Contains(rule.Verbs, a.GetVerb()) && slices.Contains(rule.APIGroups, r.Group) &&
+				slices.Contains(rule.Resources, r.Resource) && a.GetNamespace() == ns
+		}) {
+			t.Errorf("%s %s in %q is not allowed by RequiredRules", a.GetVerb(), r.Resource, a.GetNamespace())
+		}
+	}
+	for _, v := range []string{"get", "list", "watch", "delete"} {
+		if !verbs[v] {
+			t.Errorf("RequiredRules grants %q, which is never used", v)
+		}
+	}
+}
+
+func waitClosed(t *testing.T, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the controller did not start watching within 10s")
 	}
 }
