@@ -17,7 +17,7 @@ import (
 // Sections are the config sections of every drill and node controller this
 // binary knows: config.Load takes them.
 func Sections() []config.Section {
-	return append(drills.Sections(), control.Sections()...)
+	return append(append(drills.Sections(), control.Sections()...), haSections()...)
 }
 
 // LoadConfig loads and validates the configuration at path (none: every

@@ -11,9 +11,9 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/raftdrill/raftdrill/daemon"
+	"github.com/raftdrill/raftdrill/internal/testutil"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/raftdrill/raftdrill/config"
 )
 
 // loadCompose reads compose.yaml as docker compose does, with compose-spec's
@@ -163,11 +163,11 @@ func TestComposeConfigs(t *testing.T) {
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Load(file); err != nil {
+	if _, err := daemon.LoadConfig(file); err != nil {
 		t.Errorf("compose/raftdrill.yaml: %v", err)
 	}
 
-	promtool := requireTool(t, "promtool", "prometheus")
+	promtool := testutil.RequireTool(t, "promtool")
 	out, err := exec.Command(promtool, "check", "config", "--syntax-only", "compose/prometheus.yml").CombinedOutput()
 	if err != nil {
 		t.Errorf("promtool check config: %v\n%s", err, out)

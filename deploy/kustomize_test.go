@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/raftdrill/raftdrill/internal/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -173,25 +174,9 @@ func checkSidecar(t *testing.T, tmpl corev1.PodTemplateSpec, own string) {
 	}
 }
 
-// requireTool finds a command-line tool, or skips the test without it,
-// unless REQUIRE_TEST_TOOLS is set (make test sets it): then its absence
-// fails the test.
-func requireTool(t *testing.T, name, debianPackage string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("REQUIRE_TEST_TOOLS") != "" {
-		t.Fatalf("%s not found and REQUIRE_TEST_TOOLS is set (Debian package: %s)", name, debianPackage)
-	}
-	t.Skipf("%s not found (Debian package: %s); set REQUIRE_TEST_TOOLS=1 to fail instead", name, debianPackage)
-	return ""
-}
-
 // What a user runs: kubectl kustomize, with the kustomize kubectl embeds.
 func TestKubectlKustomize(t *testing.T) {
-	kubectl := requireTool(t, "kubectl", "kubectl")
+	kubectl := testutil.RequireTool(t, "kubectl")
 	run := func(t *testing.T, dir string) []byte {
 		cmd := exec.Command(kubectl, "kustomize", dir)
 		var stderr bytes.Buffer

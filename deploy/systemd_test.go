@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/raftdrill/raftdrill/internal/testutil"
 )
 
 const unitFile = "systemd/raftdrill.service"
@@ -92,7 +94,7 @@ func TestSystemdUnit(t *testing.T) {
 // systemd itself reads the unit: no unknown key, no bad value, and an
 // exposure of at most 2.0 by systemd-analyze security.
 func TestSystemdAnalyze(t *testing.T) {
-	analyze := requireTool(t, "systemd-analyze", "systemd")
+	analyze := testutil.RequireTool(t, "systemd-analyze")
 	text, err := os.ReadFile(unitFile)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/raftdrill/raftdrill/cluster/control/exec"
+	kubesettings "github.com/raftdrill/raftdrill/cluster/control/kubernetes/settings"
 	"github.com/raftdrill/raftdrill/cluster/control/process"
 	"github.com/raftdrill/raftdrill/cluster/control/sandboxctl"
 	"github.com/raftdrill/raftdrill/config"
@@ -101,16 +102,31 @@ func Types() []Type {
 			},
 		},
 	}
-	if kubernetesType != nil {
-		types = append(types, *kubernetesType)
-	}
+	types = append(types, Type{
+		Name:     "kubernetes",
+		Sections: []config.Section{{Key: kubesettings.Key, New: func() any { return &kubernetesSection{kubesettings.Default()} }}},
+		Build:    buildKubernetes,
+	})
 	return types
 }
 
-// kubernetesType is set by registry_kubernetes.go in builds with the
-// kubernetes tag: client-go adds about 16 MB to the daemon's resident
-// memory, which a daemon drilling VMs should not pay.
-var kubernetesType *Type
+// kubernetesSection is cluster.controller.kubernetes, checked when the
+// kubernetes controller is the one in use.
+type kubernetesSection struct {
+	kubesettings.Config `mapstructure:",squash"`
+}
+
+func (k *kubernetesSection) Validate(ch *config.Checker, root *config.Config) {
+	if root.Cluster.Controller.Type != "kubernetes" {
+		return
+	}
+	if len(root.Cluster.Nodes) == 0 {
+		ch.AddAbs("cluster.nodes", "required with the kubernetes controller")
+	}
+	for _, p := range k.Config.Validate(kubesettings.Key) {
+		ch.AddAbs(p.Key, "%s", p.Msg)
+	}
+}
 
 // Sections are every controller type's config sections, each type's name
 // among them (config validates cluster.controller.type against them).
