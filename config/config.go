@@ -50,6 +50,41 @@ type Cluster struct {
 	Topic          Topic         `mapstructure:"topic"`
 	KafkaVersion   string        `mapstructure:"kafka_version"`
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	// TLS and SASL apply to every connection to the cluster: drills,
+	// read-back, the quorum probe, the benchmark and its baseline.
+	TLS  TLS  `mapstructure:"tls"`
+	SASL SASL `mapstructure:"sasl"`
+}
+
+// TLS is cluster.tls, named as Prometheus names its tls_config.
+type TLS struct {
+	Enabled  bool   `mapstructure:"enabled"`
+	CAFile   string `mapstructure:"ca_file"`
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+	// ServerName is the name the servers' certificates must carry; empty:
+	// the host of each node's address.
+	ServerName string `mapstructure:"server_name"`
+	// MinVersion is TLS10, TLS11, TLS12 or TLS13; empty: TLS12.
+	MinVersion string `mapstructure:"min_version"`
+	// InsecureSkipVerify turns certificate verification off: only for a
+	// test cluster; raftdrill warns at start.
+	InsecureSkipVerify bool `mapstructure:"insecure_skip_verify"`
+}
+
+// SASL mechanisms.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// SASL is cluster.sasl; no mechanism: no authentication.
+type SASL struct {
+	Mechanism string `mapstructure:"mechanism"`
+	Username  string `mapstructure:"username"`
+	// PasswordFile holds the password, read at each new connection.
+	PasswordFile string `mapstructure:"password_file"`
 }
 
 // Node is one member of the cluster.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"text/template"
 	"time"
@@ -194,6 +195,7 @@ func (c *Config) validateCluster(ch *Checker) {
 	if _, err := ParseKafkaVersion(cl.KafkaVersion); err != nil {
 		ch.Add("cluster.kafka_version", "%v", err)
 	}
+	c.validateSecurity(ch)
 	types := c.ControllerTypes()
 	if !c.Has(ControllerKey + "." + cl.Controller.Type) {
 		ch.Add("cluster.controller.type", "must be one of %s", strings.Join(types, ", "))
@@ -215,5 +217,67 @@ func (c *Config) ControllerTypes() []string {
 func (c *Checker) Acks(key, s string) {
 	if s != "all" && s != "1" {
 		c.Add(key, `must be "all" (a majority has each acked write) or "1" (the leader alone has it)`)
+	}
+}
+
+func (c *Config) validateSecurity(ch *Checker) {
+	t := c.Cluster.TLS
+	if t.Enabled {
+		for _, f := range []struct{ key, path string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+			if f.path != "" {
+				ch.ReadableFile("cluster.tls."+f.key, f.path)
+			}
+		}
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			ch.Add("cluster.tls.cert_file", "cert_file and key_file go together (a client certificate and its key)")
+		}
+		switch t.MinVersion {
+		case "", "TLS10", "TLS11", "TLS12", "TLS13":
+		default:
+			ch.Add("cluster.tls.min_version", "must be one of TLS10, TLS11, TLS12, TLS13")
+		}
+	} else if t != (TLS{}) {
+		ch.Add("cluster.tls.enabled", "must be true for the other cluster.tls keys to apply")
+	}
+	s := c.Cluster.SASL
+	switch s.Mechanism {
+	case "":
+		if s != (SASL{}) {
+			ch.Add("cluster.sasl.mechanism", "required with cluster.sasl.username or password_file: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+		}
+		return
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+	default:
+		ch.Add("cluster.sasl.mechanism", "must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+	}
+	if s.Username == "" {
+		ch.Add("cluster.sasl.username", "required with cluster.sasl.mechanism")
+	}
+	if s.PasswordFile == "" {
+		ch.Add("cluster.sasl.password_file", "required with cluster.sasl.mechanism (the password comes only from a file)")
+	} else {
+		ch.SecretFile("cluster.sasl.password_file", s.PasswordFile)
+	}
+}
+
+// ReadableFile: the file at path must be readable.
+func (c *Checker) ReadableFile(key, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		c.Add(key, "%v", err)
+		return
+	}
+	f.Close()
+}
+
+// SecretFile: the file at path must be readable and hold something; the
+// problem names the path, never the content.
+func (c *Checker) SecretFile(key, path string) {
+	raw, err := os.ReadFile(path)
+	switch {
+	case err != nil:
+		c.Add(key, "%v", err)
+	case len(strings.TrimSpace(string(raw))) == 0:
+		c.Add(key, "%s is empty", path)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/raftdrill/raftdrill/cluster/control"
 	"github.com/raftdrill/raftdrill/cluster/control/process"
 	"github.com/raftdrill/raftdrill/cluster/kafka"
@@ -54,7 +55,10 @@ func Connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Cluste
 	for i, n := range built.Nodes {
 		nodes[i] = kafka.Node{ID: n.ID, Address: n.Address}
 	}
-	c.Client = kafka.NewClient(nodes, kafka.Options{Version: version, Timeout: cfg.Cluster.RequestTimeout}, log)
+	c.Client = kafka.NewClient(nodes, ClientOptions(cfg, version), log)
+	if cfg.Cluster.TLS.InsecureSkipVerify {
+		log.Warn("cluster.tls.insecure_skip_verify is set: the cluster's certificates are not verified, so anyone on the path can pose as the cluster")
+	}
 	if cfg.Cluster.Controller.Type == "process" {
 		timeout := config.Get[*process.Config](cfg, process.Key).StartTimeout
 		if err := c.waitServing(ctx, cfg.Cluster.Topic.Name, timeout); err != nil {
@@ -63,6 +67,11 @@ func Connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Cluste
 		}
 	}
 	return c, nil
+}
+
+// ClientOptions are how raftdrill talks to the cluster cfg names.
+func ClientOptions(cfg *config.Config, version sarama.KafkaVersion) kafka.Options {
+	return kafka.Options{Version: version, Timeout: cfg.Cluster.RequestTimeout, TLS: cfg.Cluster.TLS, SASL: cfg.Cluster.SASL}
 }
 
 // waitServing waits, up to cluster.controller.process.start_timeout, until

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/raftdrill/raftdrill/config"
 )
 
 // Node is a cluster member as the probes address it.
@@ -25,6 +26,8 @@ type Client struct {
 	nodes   []Node
 	version sarama.KafkaVersion
 	timeout time.Duration
+	tls     config.TLS
+	sasl    config.SASL
 	log     *slog.Logger
 }
 
@@ -34,6 +37,8 @@ type Options struct {
 	// Timeout bounds every request (dial, write and read), so a hung node
 	// costs one timeout.
 	Timeout time.Duration
+	TLS     config.TLS
+	SASL    config.SASL
 }
 
 // NewClient returns a client for the given nodes.
@@ -41,7 +46,7 @@ func NewClient(nodes []Node, opts Options, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{nodes: nodes, version: opts.Version, timeout: opts.Timeout, log: log}
+	return &Client{nodes: nodes, version: opts.Version, timeout: opts.Timeout, tls: opts.TLS, sasl: opts.SASL, log: log}
 }
 
 // WithNodes returns a client like c for other nodes (the benchmark's
@@ -79,8 +84,8 @@ func (c *Client) Node(id int32) (Node, bool) {
 }
 
 // SaramaConfig is the sarama configuration every connection of this client
-// uses: its version, timeouts and client id.
-func (c *Client) SaramaConfig() *sarama.Config {
+// uses: its version, timeouts, client id, TLS and SASL.
+func (c *Client) SaramaConfig() (*sarama.Config, error) {
 	conf := sarama.NewConfig()
 	conf.ClientID = "raftdrill"
 	conf.Version = c.version
@@ -88,7 +93,10 @@ func (c *Client) SaramaConfig() *sarama.Config {
 	conf.Net.ReadTimeout = c.timeout
 	conf.Net.WriteTimeout = c.timeout
 	conf.Net.MaxOpenRequests = 5
-	return conf
+	if err := secure(conf, c.tls, c.sasl); err != nil {
+		return nil, err
+	}
+	return conf, nil
 }
 
 // Pool is a private connection pool keyed by node id. Each user of the
@@ -124,8 +132,12 @@ func (p *Pool) Broker(id int32) (*sarama.Broker, error) {
 	if !ok {
 		return nil, fmt.Errorf("node %d: %w", id, ErrUnknownNode)
 	}
+	conf, err := p.c.SaramaConfig()
+	if err != nil {
+		return nil, DialError{err}
+	}
 	b := sarama.NewBroker(n.Address)
-	if err := b.Open(p.c.SaramaConfig()); err != nil {
+	if err := b.Open(conf); err != nil {
 		return nil, DialError{err}
 	}
 	// Open dials in the background; Connected waits for it.
@@ -276,7 +288,15 @@ type Health struct {
 func (h Health) Problems() []string {
 	var out []string
 	if len(h.Unreachable) > 0 {
-		out = append(out, fmt.Sprintf("nodes %v not reachable", h.Unreachable))
+		// The first node's reason says what is wrong (a refused
+		// password, an untrusted certificate, a closed port).
+		var why error
+		for _, v := range h.Views {
+			if v.Node == h.Unreachable[0] {
+				why = v.Err
+			}
+		}
+		out = append(out, fmt.Sprintf("nodes %v not reachable (node %d: %v)", h.Unreachable, h.Unreachable[0], why))
 	}
 	if h.MissingTopic {
 		out = append(out, "drill topic missing")
@@ -330,7 +350,10 @@ func (c *Client) Addrs() []string {
 // admin opens sarama's cluster admin on the configured nodes; it finds the
 // controller and follows it when it moves.
 func (c *Client) admin() (sarama.ClusterAdmin, error) {
-	conf := c.SaramaConfig()
+	conf, err := c.SaramaConfig()
+	if err != nil {
+		return nil, err
+	}
 	conf.Admin.Timeout = c.timeout
 	a, err := sarama.NewClusterAdmin(c.Addrs(), conf)
 	if err != nil {

@@ -76,7 +76,7 @@ func Client(t testing.TB, c *config.Config, addrs ...string) *kafka.Client {
 	for i, a := range addrs {
 		nodes[i] = kafka.Node{ID: int32(i + 1), Address: a}
 	}
-	return kafka.NewClient(nodes, kafka.Options{Version: v, Timeout: c.Cluster.RequestTimeout}, testutil.Log())
+	return kafka.NewClient(nodes, kafka.Options{Version: v, Timeout: c.Cluster.RequestTimeout, TLS: c.Cluster.TLS, SASL: c.Cluster.SASL}, testutil.Log())
 }
 
 // Env starts a sandbox for c and returns it with a drill environment that

@@ -253,7 +253,10 @@ func (d *benchmark) dropTopic(env drill.Env, c *kafka.Client, t benchTarget) {
 // send is counted rather than hidden behind a retry.
 func benchSaramaConfig(b *Config, client *kafka.Client) (*sarama.Config, error) {
 	timeout := client.Timeout()
-	c := client.SaramaConfig()
+	c, err := client.SaramaConfig()
+	if err != nil {
+		return nil, err
+	}
 	c.ClientID = "raftdrill-benchmark"
 	c.Net.MaxOpenRequests = b.Producer.MaxInFlight
 	c.Metadata.Full = false
