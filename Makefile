@@ -12,7 +12,7 @@ BIN       := bin/raftdrill
 APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build build-kubernetes run test test-go lint rules deps docs bench bench-accuracy bench-alerts bench-compare check-static clean dashboards
+.PHONY: all build build-kubernetes run test test-go lint rules deps docs bench bench-accuracy bench-alerts bench-compare bench-footprint check-static clean dashboards
 
 all: build
 
@@ -83,6 +83,11 @@ bench-accuracy:
 ## message at default settings (goal: median under 12 s; about 75 s to run)
 bench-alerts:
 	$(GO) test -run '^$$' -bench BenchmarkQuorumLossToSlack -benchtime 1x ./alerts
+
+## bench-footprint: idle RSS of `raftdrill serve` with an external cluster and
+## with the embedded sandbox, and /metrics scrape latency (goals: 20 MB, 24 MB, p99 5 ms)
+bench-footprint: build
+	$(GO) run ./tools/footprint -raftdrill $(BIN) -rounds $(or $(ROUNDS),3)
 
 ## bench-compare: the benchmark probe against sarama's kafka-producer-performance
 ## and kcat on a `raftdrill sandbox` process, same workload (goal: ratio >= 1.0;
