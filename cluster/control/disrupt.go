@@ -29,36 +29,31 @@ type Pauser interface {
 	Resume(ctx context.Context, id int32) error
 }
 
-// Disruption is one way of hurting a node without killing it.
-type Disruption string
-
-// The disruptions, named as the split-brain drill's modes are.
+// The disruptions, ways of hurting a node without killing it, named as the
+// split-brain drill's modes are.
 const (
-	Isolate Disruption = "partition"
-	Pause   Disruption = "pause"
+	Isolate = "partition"
+	Pause   = "pause"
 )
 
 // Supporter is implemented by a controller whose support for a disruption
 // depends on its configuration (the exec controller needs the commands):
-// it returns why it cannot, or nil.
+// it returns why it cannot, or nil. Its errors wrap errors.ErrUnsupported.
 type Supporter interface {
-	Supports(d Disruption) error
+	Supports(disruption string) error
 }
 
-// ErrUnsupported is wrapped by Supports' errors.
-var ErrUnsupported = errors.New("not supported by this controller")
-
-// Supports says whether c can perform d, and if not, why, in words a user
-// can act on.
-func Supports(c Controller, d Disruption) error {
+// Supports says whether c can perform disruption d, and if not, why, in
+// words a user can act on.
+func Supports(c Controller, d string) error {
 	switch d {
 	case Isolate:
 		if _, ok := c.(Isolator); !ok {
-			return fmt.Errorf("cutting a node off from its peers: %w", ErrUnsupported)
+			return fmt.Errorf("cutting a node off from its peers: %w", errors.ErrUnsupported)
 		}
 	case Pause:
 		if _, ok := c.(Pauser); !ok {
-			return fmt.Errorf("pausing a node: %w", ErrUnsupported)
+			return fmt.Errorf("pausing a node: %w", errors.ErrUnsupported)
 		}
 	default:
 		return fmt.Errorf("unknown disruption %q", d)
