@@ -93,7 +93,7 @@ WORKDIR /var/lib/raftdrill
 USER 65532:65532
 EXPOSE 9479
 # Mount a config at /etc/raftdrill/raftdrill.yaml (and any *_file secrets
-# beside it); examples/container.yaml is a start.
+# beside it); examples/container.yaml is a start (the kubernetes controller).
 # Its server.listen must be 0.0.0.0:9479, since loopback is unreachable from
 # outside the container, and POST /trigger stays disabled there unless
 # server.auth_token_file is set. Without a mounted config the daemon refuses
