@@ -418,6 +418,35 @@ func TestDockerfileBuildsTheImagesTheExamplesNeed(t *testing.T) {
 	has(kc, "kubectl", "https://dl.k8s.io/release/${KUBECTL_VERSION}/bin/linux/${arch}/kubectl", "sha256sum --check --strict")
 }
 
+// README's table says which image each example needs, as the example does.
+func TestReadmeSaysWhichImageEachExampleNeeds(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for line := range strings.Lines(string(raw)) {
+		if m := regexp.MustCompile(`^\|.*\]\((examples/[a-z0-9-]+\.yaml)\).*\|\s*(?:\x60)?(default|exec|none)\b`).FindStringSubmatch(line); m != nil {
+			rows[m[1]] = m[2]
+		}
+	}
+	for _, f := range examples(t) {
+		image, err := declaredImage(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		name := "examples/" + filepath.Base(f)
+		switch got, ok := rows[name]; {
+		case !ok:
+			t.Errorf("README.md: no row of the examples table for %s", name)
+		case got != image:
+			t.Errorf("README.md: %s needs image %s, the README says %s", name, image, got)
+		}
+	}
+}
+
 // The parser behind TestExecExamplesStartOnlyWhatTheExecImageShips sees
 // every program a line starts, and refuses what it cannot name.
 func TestProgramsOfACommandLine(t *testing.T) {
