@@ -98,12 +98,39 @@ bench-compare: build
 	$(GO) run ./tools/benchcompare -raftdrill $(BIN) -sarama-perf bin/kafka-producer-performance \
 		-messages $(or $(MESSAGES),100000) -rounds $(or $(ROUNDS),15)
 
-## check-static: the binary the Dockerfile ships is static and runs as nonroot (uid 65532)
+## check-static: the binary both images ship (Dockerfile, stage build), built
+## the same way: static, -trimpath, -tags kubernetes, the ldflags above. It
+## must be static, carry those build settings and the version, and, as the
+## images' user (uid 65532), accept every examples/*.yaml. An example's
+## cluster.tls/cluster.sasl files live where it is deployed, so for those
+## keys config check reads stand-in files (RAFTDRILL_CLUSTER_* overrides).
+STATIC_BIN  := bin/raftdrill-static
+STATIC_TAGS := kubernetes
 check-static:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/raftdrill-static .
-	@if ldd bin/raftdrill-static >/dev/null 2>&1; then echo "bin/raftdrill-static is dynamically linked"; exit 1; fi
-	$(SUDO) setpriv --reuid=65532 --regid=65532 --clear-groups bin/raftdrill-static version
-	$(SUDO) setpriv --reuid=65532 --regid=65532 --clear-groups bin/raftdrill-static config check --config examples/container.yaml
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -tags $(STATIC_TAGS) -ldflags '$(LDFLAGS)' -o $(STATIC_BIN) .
+	@if ldd $(STATIC_BIN) >/dev/null 2>&1; then echo "$(STATIC_BIN) is dynamically linked"; exit 1; fi
+	@info=$$($(GO) version -m $(STATIC_BIN)) && tab=$$(printf '\t') && \
+	for want in "build$${tab}-trimpath=true" "build$${tab}-tags=$(STATIC_TAGS)" "build$${tab}CGO_ENABLED=0"; do \
+		printf '%s\n' "$$info" | grep -qF -- "$$want" || { echo "$(STATIC_BIN): go version -m shows no $$want"; exit 1; }; \
+	done
+	@# The ldflags (which -trimpath leaves out of the build info) show in the version.
+	$(SUDO) setpriv --reuid=65532 --regid=65532 --clear-groups $(STATIC_BIN) version \
+		| grep -F 'version $(VERSION) (branch: $(BRANCH), revision: $(COMMIT))'
+	@standin=$$(mktemp -d) && trap 'rm -rf "$$standin"' EXIT && chmod 0755 "$$standin" && \
+	echo stand-in > "$$standin/file" && chmod 0644 "$$standin/file" && \
+	for f in examples/*.yaml; do \
+		image=$$(sed -n '1,/^[^#]/s/^# image: \([a-z]*\).*/\1/p' "$$f"); \
+		[ -n "$$image" ] || { echo "$$f: no '# image:' line among its first comments"; exit 1; }; \
+		env=""; \
+		for kv in tls:ca_file tls:cert_file tls:key_file sasl:password_file; do \
+			sec=$${kv%%:*}; key=$${kv#*:}; \
+			if grep -Eq "^[[:space:]]+$$key:" "$$f"; then \
+				env="$$env RAFTDRILL_CLUSTER_$$(echo "$$sec"_"$$key" | tr a-z A-Z)=$$standin/file"; \
+			fi; \
+		done; \
+		printf '%s (image: %s)%s: ' "$$f" "$$image" "$${env:+, stand-ins for$$(printf '%s' "$$env" | sed 's/=[^ ]*//g')}"; \
+		$(SUDO) env $$env setpriv --reuid=65532 --regid=65532 --clear-groups $(STATIC_BIN) config check --config "$$f" || exit 1; \
+	done
 
 clean:
 	rm -rf bin artifacts
