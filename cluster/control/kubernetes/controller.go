@@ -399,7 +399,7 @@ func (c *Controller) apiError(err error, verb, name string) error {
 	what := fmt.Sprintf("%s pod %s in namespace %s", verb, name, c.namespace)
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%s: forbidden: raftdrill's service account needs a Role in namespace %q that allows %q on pods (the controller needs get, list, watch and delete on pods; see deploy/kubernetes/role.yaml), bound to it by a RoleBinding: %w",
+		return fmt.Errorf("%s: forbidden: raftdrill's service account needs a Role in namespace %q that allows %q on pods (the controller needs get, list, watch and delete on pods; see deploy/kubernetes/common/role.yaml), bound to it by a RoleBinding: %w",
 			what, c.namespace, verb, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%s: the API server rejected raftdrill's credentials (expired token, or the wrong kubeconfig user): %w", what, err)
