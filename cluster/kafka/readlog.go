@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -92,6 +93,9 @@ const (
 	batchHeaderLen    = 61
 )
 
+// maxPrealloc bounds the records reserved ahead of reading them.
+const maxPrealloc = 1 << 21
+
 var (
 	crc32c       = crc32.MakeTable(crc32.Castagnoli)
 	decompressor = kgo.DefaultDecompressor()
@@ -105,6 +109,12 @@ var (
 // moved.
 func (lr *LogRead) AppendBatches(raw []byte, hwm int64) bool {
 	before := lr.End
+	if len(lr.Records) == cap(lr.Records) && hwm > lr.End {
+		// Room for every offset up to the high watermark at once, rather
+		// than growing (and copying) a million records step by step; a
+		// node claiming an absurd high watermark gets a bounded guess.
+		lr.Records = slices.Grow(lr.Records, int(min(hwm-lr.End, maxPrealloc)))
+	}
 	for len(raw) >= batchLengthAt+4 && lr.End < hwm {
 		base := int64(binary.BigEndian.Uint64(raw))
 		length := int64(int32(binary.BigEndian.Uint32(raw[batchLengthAt:])))
