@@ -93,6 +93,7 @@ type Batch struct {
 	// this package does not rewrite (compressed, control, not magic 2).
 	Raw     []byte
 	Decoded bool
+	header  kmsg.RecordBatch // the rest of the batch's header, kept as served
 }
 
 // Split cuts a fetch answer's record batches into batches, decoding the
@@ -112,7 +113,7 @@ func Split(raw []byte) (batches []Batch, rest []byte, err error) {
 			if b.Records, err = decodeRecords(rb.Records, int(rb.NumRecords)); err != nil {
 				return nil, nil, err
 			}
-			b.Decoded = true
+			b.Decoded, b.header = true, rb
 		}
 		batches = append(batches, b)
 	}
@@ -136,11 +137,22 @@ func decodeRecords(src []byte, n int) ([]Record, error) {
 	return out, nil
 }
 
-// Encode writes a decoded batch back (its records as they are now), with
-// length and CRC computed afresh.
+// Encode writes a decoded batch back (its records as they are now, the rest
+// of its header as served), with length and CRC computed afresh.
 func (b Batch) Encode(dst []byte) []byte {
 	if !b.Decoded {
 		return append(dst, b.Raw...)
 	}
-	return AppendRecords(dst, b.Base, b.LastDelta, b.Records)
+	h := b.header
+	var body []byte
+	for _, r := range b.Records {
+		body = appendRecord(body, r)
+	}
+	h.Records, h.NumRecords = body, int32(len(b.Records))
+	start := len(dst)
+	dst = h.AppendTo(dst)
+	out := dst[start:]
+	binary.BigEndian.PutUint32(out[8:12], uint32(len(out)-12))
+	FixCRC(out)
+	return dst
 }

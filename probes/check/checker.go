@@ -111,6 +111,7 @@ const (
 	ackLost            // its message is nowhere in the committed log
 	ackMisplaced       // its message is in the committed log at another offset
 	ackReordered       // misplaced within a reordering of acked offsets
+	ackDisplaced       // misplaced into the offset of a lost (or displaced) message
 	ackCorrupt         // the offset it names holds a damaged record
 	ackUnjudged        // no committed log there to judge against
 	ackNoQuorum        // acked without a quorum: that is the anomaly
@@ -356,6 +357,27 @@ func (pc *partCheck) resolveMisplaced(seqs []int64) {
 		}
 		pc.explain(pc.sends[seq].Offset)
 	}
+	// A message sitting at the offset a lost message was acked at, and so
+	// on down the chain, was moved by that loss (the log shifted around
+	// it): the loss is the one finding.
+	for seq, v := range pc.verdict {
+		if v != ackLost {
+			continue
+		}
+		off := pc.sends[seq].Offset
+		for range len(seqs) {
+			at := pc.committed(off)
+			if at < 0 {
+				break
+			}
+			r := pc.c.Records[at]
+			if !pc.isMessage(r, r.Msg.Seq) || r.Msg.Seq >= int64(len(pc.sends)) || pc.verdict[r.Msg.Seq] != ackMisplaced {
+				break
+			}
+			pc.verdict[r.Msg.Seq] = ackDisplaced
+			off = pc.sends[r.Msg.Seq].Offset
+		}
+	}
 }
 
 // scanCommitted reads the committed log in offset order: damaged records
@@ -458,14 +480,20 @@ func (pc *partCheck) unreadable(node int32, lr *kafka.LogRead) {
 		"node %d could not be read back from offset %d: %v", node, lr.End, lr.Err)
 }
 
-// lostAckedAt reports whether r is an acked message lost from the
-// committed log whose ack named off: a replica that still serves it there
-// differs from the committed log because of that loss, which is the one
-// fault.
-func (pc *partCheck) lostAckedAt(r kafka.Record, off int64) bool {
+// ackedHere reports whether r is an acked message whose ack named off but
+// which the committed log does not hold there (lost, misplaced, moved): a
+// replica that serves it there agrees with the ack and differs from the
+// committed log because of that one fault, already named.
+func (pc *partCheck) ackedHere(r kafka.Record, off int64) bool {
 	seq := r.Msg.Seq
-	return pc.ours(r) && r.Msg.Partition == pc.p && seq >= 0 && seq < int64(len(pc.sends)) &&
-		pc.verdict[seq] == ackLost && pc.sends[seq].Offset == off
+	if !pc.ours(r) || r.Msg.Partition != pc.p || seq < 0 || seq >= int64(len(pc.sends)) || pc.sends[seq].Offset != off {
+		return false
+	}
+	switch pc.verdict[seq] {
+	case ackLost, ackMisplaced, ackDisplaced, ackReordered:
+		return true
+	}
+	return false
 }
 
 // compareReplica walks one replica's log beside the committed log over the
@@ -507,7 +535,7 @@ func (pc *partCheck) compareReplica(node int32, lr *kafka.LogRead) {
 				pc.corrupt(run.Example{Partition: pc.p, Offset: r.Offset, Seq: r.Msg.Seq, Node: node}, "a record whose checksum does not match (or whose header is damaged)")
 				continue
 			}
-			if r.Offset < pc.lo || (r.Offset >= pc.hi && !pc.complete) || pc.committed(r.Offset) == badAt || pc.lostAckedAt(r, r.Offset) {
+			if r.Offset < pc.lo || (r.Offset >= pc.hi && !pc.complete) || pc.committed(r.Offset) == badAt || pc.ackedHere(r, r.Offset) {
 				continue
 			}
 			where := "where the committed log has none"
@@ -522,7 +550,7 @@ func (pc *partCheck) compareReplica(node int32, lr *kafka.LogRead) {
 			switch {
 			case damaged(r):
 				pc.corrupt(run.Example{Partition: pc.p, Offset: r.Offset, Seq: r.Msg.Seq, Node: node}, "a record whose checksum does not match (or whose header is damaged)")
-			case damaged(c) || c.Same(r) || pc.lostAckedAt(r, r.Offset):
+			case damaged(c) || c.Same(r) || pc.ackedHere(r, r.Offset):
 			default:
 				diff.add(r.Offset, "serves a different record at offset %d than the committed log", r.Offset)
 			}

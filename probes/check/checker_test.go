@@ -170,6 +170,25 @@ func TestCheckJudgesAgainstTheCommittedLog(t *testing.T) {
 			want: map[string]int{run.KindLostWrite: 1},
 		},
 		{
+			name: "lost-write: the leader's log shifted down over a lost record",
+			in: Input{Sends: map[int32][]kafka.Send{0: ackedRun(5)},
+				Parts: part0(logOf(1, []kafka.Record{msgAt(0, 0, 0), msgAt(1, 0, 2), msgAt(2, 0, 3), msgAt(3, 0, 4)}, 4), logOf(2, healthy, 5), logOf(3, healthy, 5))},
+			want:  map[string]int{run.KindLostWrite: 1},
+			check: func(t *testing.T, r Report) { wantInt(t, "acked recovered", r.AckedRecovered, 4) },
+		},
+		{
+			name: "lost-write: a stale record pushed the acked ones along",
+			in: Input{Sends: map[int32][]kafka.Send{0: ackedRun(5)},
+				Parts: part0(logOf(1, []kafka.Record{msgAt(0, 0, 0), msgAt(1, 0, 0), msgAt(2, 0, 1), msgAt(3, 0, 3), msgAt(4, 0, 4)}, 5), logOf(2, healthy, 5), logOf(3, healthy, 5))},
+			want: map[string]int{run.KindLostWrite: 1},
+		},
+		{
+			name: "nonmonotonic: the leader reordered what the followers hold in acked order",
+			in: Input{Sends: map[int32][]kafka.Send{0: ackedRun(5)},
+				Parts: part0(logOf(1, swapped, 5), logOf(2, healthy, 5), logOf(3, healthy, 5))},
+			want: map[string]int{run.KindNonmonotonic: 1},
+		},
+		{
 			name: "lost-write: a stranger's record stands where the acked one was",
 			in:   Input{Sends: map[int32][]kafka.Send{0: ackedRun(5)}, Parts: everyNode(replace(healthy, 4, foreignAt(4)), 5)},
 			want: map[string]int{run.KindLostWrite: 1},
