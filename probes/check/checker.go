@@ -126,6 +126,9 @@ type partCheck struct {
 	sends []kafka.Send
 	part  Partition
 
+	// lostNamed: a lost write's detail has named its surviving copies
+	// (once: finding them walks every replica).
+	lostNamed bool
 	// The committed log: what the leader served in [lo, hi); complete
 	// when the read reached its high watermark.
 	c        *kafka.LogRead
@@ -162,7 +165,9 @@ func newPartCheck(in *Input, p int32, t *run.Tally, rep *Report) *partCheck {
 		pc.at = newOffsetTable(-1, -1, 0)
 		return pc
 	}
-	pc.lo, pc.hi, pc.complete = pc.c.Start, pc.c.End, pc.c.Err == nil
+	// From the run's first offset: records the leader no longer has because
+	// its log now starts later are gone, not out of scope.
+	pc.lo, pc.hi, pc.complete = pc.c.From, pc.c.End, pc.c.Err == nil
 	if pc.c.Err != nil {
 		pc.unreadable(pc.part.Leader, pc.c)
 	}
@@ -270,15 +275,19 @@ func (pc *partCheck) judgeAcks() {
 			misplaced = append(misplaced, seq)
 		case at == badAt || (at >= 0 && damaged(pc.c.Records[at])):
 			pc.verdict[seq] = ackCorrupt // counted where the committed log is scanned
-		case pc.c == nil || s.Offset < pc.lo || (s.Offset >= pc.hi && !pc.complete):
+		case pc.c == nil || (s.Offset >= pc.hi && !pc.complete):
 			pc.verdict[seq] = ackUnjudged
 			pc.rep.Unjudged++
 		default:
 			pc.verdict[seq] = ackLost
 			pc.rep.Lost++
 			pc.explain(s.Offset)
+			survivors := ""
+			if !pc.lostNamed {
+				pc.lostNamed, survivors = true, pc.survivors(seq)
+			}
 			pc.t.Add(run.KindLostWrite, ex, "acked at offset %d, but the committed log (leader node %d, high watermark %d) %s%s",
-				s.Offset, pc.part.Leader, pc.hi, pc.describeCommitted(at), pc.survivors(seq))
+				s.Offset, pc.part.Leader, pc.hi, pc.describeCommitted(at), survivors)
 		}
 	}
 	pc.resolveMisplaced(misplaced)
@@ -525,7 +534,7 @@ func (pc *partCheck) compareReplica(node int32, lr *kafka.LogRead) {
 		case j == len(rr) || (i < len(cr) && cr[i].Offset < rr[j].Offset):
 			c := cr[i]
 			i++
-			if c.Offset >= lr.Start && c.Offset < lr.End && !inBad(lr.Bad, c.Offset) {
+			if c.Offset >= lr.From && c.Offset < lr.End && !inBad(lr.Bad, c.Offset) {
 				diff.add(c.Offset, "serves no record at offset %d, where the committed log holds one", c.Offset)
 			}
 		case i == len(cr) || rr[j].Offset < cr[i].Offset:

@@ -189,6 +189,18 @@ func TestCheckJudgesAgainstTheCommittedLog(t *testing.T) {
 			want: map[string]int{run.KindNonmonotonic: 1},
 		},
 		{
+			name: "lost-write: the leader's log now starts past acked offsets",
+			in: Input{Sends: map[int32][]kafka.Send{0: ackedRun(5)},
+				Parts: func() map[int32]Partition {
+					ps := everyNode(healthy, 5)
+					l := logOf(1, healthy[2:], 5)
+					l.Start = 2
+					ps[0].Logs[1] = l
+					return ps
+				}()},
+			want: map[string]int{run.KindLostWrite: 2},
+		},
+		{
 			name: "lost-write: a stranger's record stands where the acked one was",
 			in:   Input{Sends: map[int32][]kafka.Send{0: ackedRun(5)}, Parts: everyNode(replace(healthy, 4, foreignAt(4)), 5)},
 			want: map[string]int{run.KindLostWrite: 1},
