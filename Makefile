@@ -12,7 +12,7 @@ BIN       := bin/raftdrill
 APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build build-kubernetes run test test-go lint rules deps docs bench bench-accuracy bench-alerts bench-compare bench-footprint check-static clean dashboards
+.PHONY: all build build-kubernetes run test test-go lint rules deps docs bench bench-check bench-accuracy bench-alerts bench-compare bench-footprint check-static clean dashboards
 
 all: build
 
@@ -71,9 +71,15 @@ test-go:
 	REQUIRE_TEST_TOOLS=1 $(GO) test -race -count=1 -timeout 25m -tags kubernetes ./...
 
 ## bench: every benchmark that carries a speed or accuracy goal, once each
-## (election accuracy, checker on 1M messages, quorum loss → Slack, load)
+## (election accuracy, checker decoding and judging 1M messages × 3 nodes,
+## quorum loss → Slack, load)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+
+## bench-check: the checker on 1M messages of 1 KiB read through 3 nodes,
+## decode included (goal: under 1 s), five times
+bench-check:
+	$(GO) test -run '^$$' -bench BenchmarkCheck1M -benchtime 5x ./probes/check
 
 ## bench-accuracy: measured election time vs the sandbox's ground truth over 20 drills
 bench-accuracy:

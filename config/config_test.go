@@ -87,7 +87,7 @@ func TestFailureRecoveryDefaultsAreTheIssues(t *testing.T) {
 	}
 	fr := fr(c)
 	if fr.Schedule != "off" || fr.Messages != 1000 || fr.Batch != 100 || fr.ElectionDeadline != 15*time.Second ||
-		fr.RecoveryDeadline != 60*time.Second || fr.LeaderGrace != 5*time.Second || fr.Steps.MajorityLoss ||
+		fr.RecoveryDeadline != 60*time.Second || fr.LeaderGrace != 5*time.Second || !fr.Steps.MajorityLoss || !fr.ReadBack.FollowerReads ||
 		fr.Thresholds.MinBatchAckRatio != 0.9 || fr.Thresholds.MinAckedRecoveredRatio != 1 || fr.Thresholds.MinSentRecoveredRatio != 0.95 {
 		t.Fatalf("defaults: %+v", fr)
 	}

@@ -22,6 +22,12 @@ const (
 	KindLeaderDisagreement   = "leader-disagreement"
 	KindStaleLeader          = "stale-leader"
 	KindNoElection           = "no-election"
+	// KindLaggingReplica: a live replica that had not caught up with the
+	// leader's high watermark when the read-back's bounded wait ended.
+	KindLaggingReplica = "lagging-replica"
+	// KindUnreadableReplica: a live replica whose log could not be read
+	// back (its fetches failed or stalled).
+	KindUnreadableReplica = "unreadable-replica"
 )
 
 // AnomalyKinds lists every kind that fails a drill, so metrics can create
@@ -30,7 +36,7 @@ const (
 var AnomalyKinds = []string{
 	KindLostWrite, KindBogusAck, KindCorrupt, KindDuplicate, KindInconsistentOffsets,
 	KindNonmonotonic, KindPhantom, KindUnackedVisible, KindAckWithoutQuorum,
-	KindLeaderDisagreement, KindStaleLeader, KindNoElection,
+	KindLeaderDisagreement, KindStaleLeader, KindNoElection, KindLaggingReplica, KindUnreadableReplica,
 }
 
 // Example points at one occurrence of an anomaly. Offset and Seq are -1

@@ -78,7 +78,11 @@ type Result struct {
 	// Steps are the stages of a drill that proceeds in stages, each with
 	// its timing and outcome.
 	Steps []Step `json:"steps,omitempty"`
-	Error string `json:"error,omitempty"`
+	// NotTested lists what the drill did not test because the
+	// configuration said not to (a step switched off, replicas not read):
+	// the report says so rather than imply it passed.
+	NotTested []NotTested `json:"not_tested,omitempty"`
+	Error     string      `json:"error,omitempty"`
 	// Latencies of every acked send, for the produce-latency histogram.
 	Latencies []time.Duration `json:"-"`
 	// Targets are the per-target figures of a drill that measures several
@@ -135,6 +139,12 @@ type Event struct {
 // NewEvent makes an event at the given time.
 func NewEvent(at time.Time, what string, node int32, format string, args ...any) Event {
 	return Event{At: at, What: what, Node: node, Detail: fmt.Sprintf(format, args...)}
+}
+
+// NotTested is one thing a drill did not test, and why.
+type NotTested struct {
+	What string `json:"what"`
+	Why  string `json:"why"`
 }
 
 // Step outcomes.

@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -188,14 +187,8 @@ func (pp *Producer) Send(seq int64) Send {
 	return s
 }
 
-// Record is one record read back, decoded.
-type Record struct {
-	Offset  int64
-	Msg     message.Message
-	Valid   bool // checksum matches
-	Foreign bool // not a raftdrill message
-}
-
+// fetchVersion is the Fetch version the client's Kafka version implies,
+// for a node that does not say which it speaks.
 func (c *Client) fetchVersion() int16 {
 	switch {
 	case c.version.IsAtLeast(sarama.V2_3_0_0):
@@ -205,84 +198,6 @@ func (c *Client) fetchVersion() int16 {
 	default:
 		return 0
 	}
-}
-
-// ReadPartition reads a partition from offset from (or its log start, if
-// retention removed that) to its high watermark
-// through one node. The sandbox (and Kafka with follower fetching) lets
-// every replica serve it; a node that refuses says so in the error.
-func (c *Client) ReadPartition(ctx context.Context, via int32, topic string, partition int32, from int64) ([]Record, error) {
-	p := c.Pool()
-	defer p.Close()
-	b, err := p.Broker(via)
-	if err != nil {
-		return nil, err
-	}
-	var out []Record
-	offset, hwm := from, int64(-1)
-	empty := 0
-	for hwm < 0 || offset < hwm {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		req := &sarama.FetchRequest{
-			Version:     c.fetchVersion(),
-			MaxWaitTime: 10,
-			MinBytes:    1,
-			MaxBytes:    16 << 20,
-			Isolation:   sarama.ReadUncommitted,
-		}
-		req.AddBlock(topic, partition, offset, 4<<20, -1)
-		resp, err := b.Fetch(req)
-		if err != nil {
-			return out, fmt.Errorf("fetch %s/%d at %d from node %d: %w", topic, partition, offset, via, err)
-		}
-		blk := resp.GetBlock(topic, partition)
-		if blk == nil {
-			return out, fmt.Errorf("fetch %s/%d from node %d: partition missing from response", topic, partition, via)
-		}
-		if blk.Err == sarama.ErrOffsetOutOfRange && blk.LogStartOffset > offset {
-			offset = blk.LogStartOffset // retention removed the start
-			continue
-		}
-		if blk.Err != sarama.ErrNoError {
-			return out, fmt.Errorf("fetch %s/%d at %d from node %d: %w", topic, partition, offset, via, blk.Err)
-		}
-		hwm = blk.HighWaterMarkOffset
-		before := offset
-		for _, rs := range blk.RecordsSet {
-			if rs.RecordBatch == nil || rs.RecordBatch.Control {
-				if rs.RecordBatch != nil {
-					offset = max(offset, rs.RecordBatch.FirstOffset+int64(rs.RecordBatch.LastOffsetDelta)+1)
-				}
-				continue
-			}
-			rb := rs.RecordBatch
-			for _, r := range rb.Records {
-				off := rb.FirstOffset + r.OffsetDelta
-				if off < offset {
-					continue
-				}
-				rec := Record{Offset: off}
-				d, err := message.Decode(r.Value)
-				if err != nil {
-					rec.Foreign = true
-				} else {
-					rec.Msg, rec.Valid = d.Message, d.Valid
-				}
-				out = append(out, rec)
-				offset = off + 1
-			}
-		}
-		if offset == before {
-			if empty++; empty > 20 {
-				return out, fmt.Errorf("fetch %s/%d from node %d: stuck at offset %d below high watermark %d", topic, partition, via, offset, hwm)
-			}
-		} else {
-			empty = 0
-		}
-	}
-	return out, nil
 }
 
 // EndOffsets returns each partition's high watermark, asked of its leader:

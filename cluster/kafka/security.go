@@ -3,6 +3,7 @@ package kafka
 import (
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"strings"
@@ -19,27 +20,23 @@ import (
 // password needs no restart.
 func secure(conf *sarama.Config, t config.TLS, s config.SASL) error {
 	if t.Enabled {
-		tc, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{
-			CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
-			ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify,
-			MinVersion: tlsVersion(t.MinVersion),
-		})
+		tc, err := tlsConfig(t)
 		if err != nil {
-			return fmt.Errorf("cluster.tls: %w", err)
+			return err
 		}
 		conf.Net.TLS.Enable, conf.Net.TLS.Config = true, tc
 	}
 	if s.Mechanism == "" {
 		return nil
 	}
-	raw, err := os.ReadFile(s.PasswordFile)
+	password, err := saslPassword(s)
 	if err != nil {
-		return fmt.Errorf("cluster.sasl.password_file: %w", err)
+		return err
 	}
 	conf.Net.SASL.Enable = true
 	conf.Net.SASL.Handshake = true
 	conf.Net.SASL.User = s.Username
-	conf.Net.SASL.Password = strings.TrimSpace(string(raw))
+	conf.Net.SASL.Password = password
 	switch s.Mechanism {
 	case config.SASLPlain:
 		conf.Net.SASL.Mechanism = sarama.SASLTypePlaintext
@@ -53,6 +50,28 @@ func secure(conf *sarama.Config, t config.TLS, s config.SASL) error {
 		return fmt.Errorf("cluster.sasl.mechanism: unknown %q", s.Mechanism)
 	}
 	return nil
+}
+
+// tlsConfig is cluster.tls for a client connection, through the loader
+// Prometheus uses for the same settings.
+func tlsConfig(t config.TLS) (*tls.Config, error) {
+	tc, err := promconfig.NewTLSConfig(&promconfig.TLSConfig{
+		CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify,
+		MinVersion: tlsVersion(t.MinVersion),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster.tls: %w", err)
+	}
+	return tc, nil
+}
+
+func saslPassword(s config.SASL) (string, error) {
+	raw, err := os.ReadFile(s.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("cluster.sasl.password_file: %w", err)
+	}
+	return strings.TrimSpace(string(raw)), nil
 }
 
 func tlsVersion(s string) promconfig.TLSVersion {

@@ -98,7 +98,8 @@ func (e *Encoder) Append(dst []byte, m Message) []byte {
 }
 
 // ErrNotDrillMessage marks a record that raftdrill did not write: it does
-// not start with the drill message's magic.
+// not start with the drill message's magic (nor with the magic less one
+// damaged byte).
 var ErrNotDrillMessage = errors.New("not a raftdrill message")
 
 // Decoded is what a record value says about itself.
@@ -106,50 +107,130 @@ type Decoded struct {
 	Message
 	// Valid: the checksum matches. A record that starts like a drill
 	// message but whose header cannot be parsed, or whose checksum fails,
-	// is not valid; Message then holds what could be read of it.
+	// is not valid; Message then holds what could be read of it
+	// (Partition and Seq -1 where they could not).
 	Valid bool
-	// Damaged: the header could not be parsed at all.
+	// Damaged: the header could not be parsed at all, or its magic has one
+	// damaged byte.
 	Damaged bool
+	// Sum identifies the value, so that two copies can be compared without
+	// keeping them: a valid message's own checksum, otherwise a CRC-32C of
+	// the whole value.
+	Sum uint32
 }
 
 // Decode parses a record value. A value without the drill magic gives
 // ErrNotDrillMessage. Anything after the magic is judged: a damaged header
 // or a checksum that does not match gives Valid false, so that corruption
 // of the header is reported as corruption, not as someone else's record.
-func Decode(v []byte) (Decoded, error) {
-	if !bytes.HasPrefix(v, []byte(magic)) {
-		return Decoded{}, ErrNotDrillMessage
+// A magic with one damaged byte is a damaged drill message too.
+func Decode(v []byte) (Decoded, error) { return DecodeFor(v, "") }
+
+// DecodeFor is Decode for a reader that expects the run run: a message of
+// that run shares the string instead of allocating its own, so that a
+// million records decode without a million allocations.
+func DecodeFor(v []byte, run string) (Decoded, error) {
+	if len(v) < len(magic) || string(v[:len(magic)]) != magic {
+		if !nearMagic(v) {
+			return Decoded{}, ErrNotDrillMessage
+		}
+		d := parse(v, run)
+		d.Valid, d.Damaged, d.Sum = false, true, crc32.Checksum(v, crcTable)
+		return d, nil
 	}
+	return parse(v, run), nil
+}
+
+// nearMagic: the magic with exactly one byte changed.
+func nearMagic(v []byte) bool {
+	if len(v) < len(magic) {
+		return false
+	}
+	diff := 0
+	for i := range len(magic) {
+		if v[i] != magic[i] {
+			diff++
+		}
+	}
+	return diff == 1
+}
+
+// parse reads the header after the magic and checks the checksum.
+func parse(v []byte, run string) Decoded {
+	d := Decoded{Message: Message{Partition: -1, Seq: -1}}
 	rest := v[len(magic):]
 	var fields [4][]byte
 	for i := range fields {
 		j := bytes.IndexByte(rest, '|')
 		if j < 0 {
-			return Decoded{Damaged: true}, nil
+			d.Damaged, d.Sum = true, crc32.Checksum(v, crcTable)
+			return d
 		}
 		fields[i], rest = rest[:j], rest[j+1:]
 	}
-	var d Decoded
-	d.Run = string(fields[0])
-	p, err1 := strconv.ParseInt(string(fields[1]), 10, 32)
-	seq, err2 := strconv.ParseInt(string(fields[2]), 10, 64)
-	sum, err3 := strconv.ParseUint(string(fields[3]), 16, 32)
-	if err1 != nil || err2 != nil || err3 != nil {
-		d.Damaged = true
-		d.Partition, d.Seq = -1, -1
-		if err1 == nil {
-			d.Partition = int32(p)
-		}
-		if err2 == nil {
-			d.Seq = seq
-		}
-		return d, nil
+	if run != "" && string(fields[0]) == run {
+		d.Run = run
+	} else {
+		d.Run = string(fields[0])
 	}
-	d.Partition, d.Seq = int32(p), seq
+	p, ok1 := parseInt(fields[1])
+	seq, ok2 := parseInt(fields[2])
+	sum, ok3 := parseHex32(fields[3])
+	if ok1 && p <= 1<<31-1 {
+		d.Partition = int32(p)
+	} else {
+		ok1 = false
+	}
+	if ok2 {
+		d.Seq = seq
+	}
+	if !ok1 || !ok2 || !ok3 {
+		d.Damaged, d.Sum = true, crc32.Checksum(v, crcTable)
+		return d
+	}
 	headLen := len(v) - len(rest) - len(fields[3]) - 1
 	got := crc32.Update(crc32.Checksum(v[:headLen], crcTable), crcTable, rest)
-	d.Valid = got == uint32(sum)
-	return d, nil
+	d.Valid = got == sum
+	d.Sum = sum
+	if !d.Valid {
+		d.Sum = crc32.Checksum(v, crcTable)
+	}
+	return d
+}
+
+// parseInt reads a non-negative decimal as Encode writes it (no sign, no
+// leading zeros but for 0 itself).
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 || (len(b) > 1 && b[0] == '0') {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// parseHex32 reads the checksum field: exactly 8 lower-case hex digits.
+func parseHex32(b []byte) (uint32, bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	var n uint32
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | uint32(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | uint32(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 // String is the message as people read it: run/partition/seq.

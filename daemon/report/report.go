@@ -67,6 +67,13 @@ func Write(w io.Writer, r run.Run) {
 		tw.Flush()
 	}
 
+	if len(r.NotTested) > 0 {
+		fmt.Fprintln(w, "\nNOT TESTED")
+		for _, n := range r.NotTested {
+			fmt.Fprintf(w, "  %s: %s\n", n.What, n.Why)
+		}
+	}
+
 	fmt.Fprintln(w, "\nANOMALIES")
 	if len(r.Anomalies) == 0 {
 		fmt.Fprintln(w, "  none")

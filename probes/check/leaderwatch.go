@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,13 +17,18 @@ import (
 // Watch reads the drill topic's metadata through every live node for
 // as long as a drill runs, and reports what a client would trip over:
 //
-//   - leader-disagreement: live nodes name different leaders for a
-//     partition for longer than the grace period;
 //   - stale-leader: a live node names, as a partition's leader, a node the
-//     drill killed, longer than the grace period after the kill;
+//     drill killed: after another live leader has been named (the election
+//     is over, beyond a short settling time), or longer than the grace
+//     period after the kill, or, for an outage shorter than the grace
+//     period, in its second half;
+//   - leader-disagreement: live nodes name different live leaders for a
+//     partition for longer than the grace period (naming a dead node is
+//     stale-leader's finding, not this one's);
 //   - no-election: no live node names a live leader for a partition for
 //     longer than the election deadline while a majority of its replicas
-//     is up (the clock stops while the majority is down).
+//     is up (the clock stops while the majority is down, and while a dead
+//     node is named: that is stale-leader).
 //
 // It also remembers when the drill had each node down, so that the checker
 // can tell an ack given while a partition's majority was down
@@ -66,12 +72,28 @@ type outage struct {
 type partWatch struct {
 	disagreeSince    time.Time
 	disagreeReported bool
-	// staleReported marks (node, kill time) episodes already reported.
-	staleReported map[int32]time.Time
+	// stale holds, per node the drill has down, what was seen of the
+	// partition since its kill.
+	stale         map[int32]*staleEpisode
 	lastLed       time.Time // last observation with a live leader
+	namedDead     time.Time // last observation naming a dead node
 	leaderless    time.Time // start of the current leaderless spell with a majority up
 	noElectionRep bool
 }
+
+// staleEpisode is one outage of one node as one partition's metadata showed
+// it.
+type staleEpisode struct {
+	since     time.Time // the kill
+	electedAt time.Time // first observation naming a live leader after it
+	lastNamed time.Time // last observation in which a live node named the dead node
+	namedBy   int32
+	reported  bool
+}
+
+// settle is how long after another live leader is first named a node may
+// still name the dead one: metadata reaches the nodes one by one.
+func (w *Watch) settle() time.Duration { return min(w.grace/2, time.Second) }
 
 // WatchSettings shapes a leader watch.
 type WatchSettings struct {
@@ -167,6 +189,7 @@ func (w *Watch) NodeUp(node int32, began, done time.Time) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.staleAtRestart(node, began)
 	delete(w.down, node)
 	w.upAt[node] = done
 	for i := range w.outages {
@@ -275,7 +298,7 @@ func (w *Watch) observe(views []kafka.View) {
 	for p, named := range byPart {
 		pw := w.parts[p]
 		if pw == nil {
-			pw = &partWatch{staleReported: map[int32]time.Time{}}
+			pw = &partWatch{stale: map[int32]*staleEpisode{}}
 			w.parts[p] = pw
 		}
 		w.checkDisagreement(p, pw, named, at)
@@ -284,13 +307,14 @@ func (w *Watch) observe(views []kafka.View) {
 	}
 }
 
-// checkDisagreement: live nodes naming different leaders. A node that
+// checkDisagreement: live nodes naming different live leaders. A node that
 // names none is not counted: during an election that is expected, and a
-// partition no one leads is no-election's business.
+// partition no one leads is no-election's business; a node that names a
+// dead one is stale-leader's.
 func (w *Watch) checkDisagreement(p int32, pw *partWatch, named map[int32]int32, at time.Time) {
 	distinct := map[int32]bool{}
 	for _, l := range named {
-		if l >= 0 {
+		if _, dead := w.down[l]; l >= 0 && !dead {
 			distinct[l] = true
 		}
 	}
@@ -308,20 +332,74 @@ func (w *Watch) checkDisagreement(p int32, pw *partWatch, named map[int32]int32,
 	}
 }
 
-// checkStale: a live node names a node the drill killed, past the grace
-// period since the kill.
+// checkStale: a live node names a node the drill killed after another live
+// leader has been named (beyond the settling time), or past the grace
+// period since the kill. Each outage is reported once per partition.
 func (w *Watch) checkStale(p int32, pw *partWatch, named map[int32]int32, at time.Time) {
-	for asker, l := range named {
+	liveLed := false
+	for _, l := range named {
+		if _, dead := w.down[l]; l >= 0 && !dead {
+			liveLed = true
+		}
+	}
+	for node, since := range w.down {
+		ep := pw.stale[node]
+		if ep == nil || !ep.since.Equal(since) {
+			ep = &staleEpisode{since: since}
+			pw.stale[node] = ep
+		}
+		if liveLed && ep.electedAt.IsZero() {
+			ep.electedAt = at
+		}
+	}
+	for _, asker := range slices.Sorted(maps.Keys(named)) {
+		l := named[asker]
 		since, dead := w.down[l]
-		if l < 0 || !dead || at.Sub(since) <= w.grace {
+		if l < 0 || !dead {
 			continue
 		}
-		if pw.staleReported[l].Equal(since) {
+		ep := pw.stale[l]
+		ep.lastNamed, ep.namedBy = at, asker
+		pw.namedDead = at
+		if ep.reported {
 			continue
 		}
-		pw.staleReported[l] = since
-		w.t.Add(run.KindStaleLeader, run.Example{Partition: p, Offset: -1, Seq: -1, Node: asker},
-			"a live node still named node %d as leader %.1fs after it was killed (grace %s)", l, at.Sub(since).Seconds(), w.grace)
+		switch {
+		case !ep.electedAt.IsZero() && at.Sub(ep.electedAt) > w.settle():
+			ep.reported = true
+			w.t.Add(run.KindStaleLeader, run.Example{Partition: p, Offset: -1, Seq: -1, Node: asker},
+				"live node %d still named node %d leader %.1fs after it was killed and %.1fs after another live leader was named",
+				asker, l, at.Sub(since).Seconds(), at.Sub(ep.electedAt).Seconds())
+		case at.Sub(since) > w.grace:
+			ep.reported = true
+			w.t.Add(run.KindStaleLeader, run.Example{Partition: p, Offset: -1, Seq: -1, Node: asker},
+				"live node %d still named node %d leader %.1fs after it was killed (grace %s)", asker, l, at.Sub(since).Seconds(), w.grace)
+		}
+	}
+}
+
+// staleAtRestart judges an outage shorter than the grace period when it
+// ends: a dead node named in its second half (or later than the settling
+// time, for a very short one) was named stale. Callers hold mu.
+func (w *Watch) staleAtRestart(node int32, began time.Time) {
+	since, dead := w.down[node]
+	if !dead {
+		return
+	}
+	outage := began.Sub(since)
+	if outage >= w.grace {
+		return
+	}
+	limit := max(outage/2, w.settle())
+	for _, p := range slices.Sorted(maps.Keys(w.parts)) {
+		ep := w.parts[p].stale[node]
+		if ep == nil || ep.reported || !ep.since.Equal(since) || ep.lastNamed.IsZero() || ep.lastNamed.Sub(since) <= limit {
+			continue
+		}
+		ep.reported = true
+		w.t.Add(run.KindStaleLeader, run.Example{Partition: p, Offset: -1, Seq: -1, Node: ep.namedBy},
+			"live node %d still named node %d leader %.1fs into its %.1fs outage (shorter than the %s grace: judged against half of it)",
+			ep.namedBy, node, ep.lastNamed.Sub(since).Seconds(), outage.Seconds(), w.grace)
 	}
 }
 
@@ -336,6 +414,9 @@ func (w *Watch) checkElection(p int32, pw *partWatch, named map[int32]int32, at 
 	switch {
 	case led:
 		pw.lastLed, pw.leaderless, pw.noElectionRep = at, time.Time{}, false
+		return
+	case pw.namedDead.Equal(at):
+		pw.leaderless = time.Time{} // a dead node is named: stale-leader's finding
 		return
 	case !w.majorityUp(p):
 		pw.leaderless = time.Time{} // nothing can be elected: the clock stops
@@ -356,8 +437,10 @@ func (w *Watch) checkElection(p int32, pw *partWatch, named map[int32]int32, at 
 // (which may be what brought the majority back), whichever is latest.
 func (w *Watch) leaderlessFrom(p int32, pw *partWatch) time.Time {
 	from := w.started
-	if pw.lastLed.After(from) {
-		from = pw.lastLed
+	for _, t := range []time.Time{pw.lastLed, pw.namedDead} {
+		if t.After(from) {
+			from = t
+		}
 	}
 	for _, r := range w.replicasOf(p) {
 		if t := w.upAt[r]; t.After(from) {

@@ -149,3 +149,69 @@ func TestLeaderWatchQuorumLostWindows(t *testing.T) {
 		t.Fatal("a nil watch must find nothing")
 	}
 }
+
+// Once another live leader is named, a live node that still names the dead
+// one is stale, without waiting out the grace period; and that one lie is
+// stale-leader only, not leader-disagreement too.
+func TestLeaderWatchStaleAfterTheElection(t *testing.T) {
+	t.Parallel()
+	w := testWatch(t)
+	w.NodeDown(1, at(0))
+	lie := map[int32]int32{2: 2, 3: 1}
+	w.observe(named(at(100*time.Millisecond), lie)) // node 2 elected; node 3 has not heard yet
+	w.observe(named(at(100*time.Millisecond+w.settle()), lie))
+	if k := kinds(w); len(k) != 0 {
+		t.Fatalf("reported within the settling time: %v", k)
+	}
+	for d := 200 * time.Millisecond; d < 3*grace; d += 100 * time.Millisecond {
+		w.observe(named(at(w.settle()+d), lie))
+	}
+	if k := kinds(w); k[run.KindStaleLeader] != 1 || len(k) != 1 {
+		t.Fatalf("got %v", k)
+	}
+}
+
+// An outage shorter than the grace period is judged when it ends: a dead
+// node named in its second half was stale; one named only while its
+// election ran was not.
+func TestLeaderWatchStaleInAShortOutage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		namedTill time.Duration
+		stale     bool
+	}{
+		{"named until the restart", 850 * time.Millisecond, true},
+		{"named only during the election", 150 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := testWatch(t)
+			w.NodeDown(1, at(0))
+			for d := 50 * time.Millisecond; d <= 850*time.Millisecond; d += 50 * time.Millisecond {
+				l := int32(1)
+				if d > tc.namedTill {
+					l = -1
+				}
+				w.observe(named(at(d), map[int32]int32{2: l, 3: l}))
+			}
+			w.NodeUp(1, at(900*time.Millisecond), at(950*time.Millisecond))
+			if k := kinds(w); (k[run.KindStaleLeader] == 1) != tc.stale || len(k) > 1 {
+				t.Fatalf("got %v", k)
+			}
+		})
+	}
+}
+
+// A partition whose only named leader is a dead node is stale-leader's
+// finding, not also no-election's.
+func TestLeaderWatchStaleWinsOverNoElection(t *testing.T) {
+	t.Parallel()
+	w := testWatch(t)
+	w.NodeDown(1, at(0))
+	for d := 100 * time.Millisecond; d < 3*deadline; d += 100 * time.Millisecond {
+		w.observe(named(at(d), map[int32]int32{2: 1, 3: 1}))
+	}
+	if k := kinds(w); k[run.KindStaleLeader] != 1 || len(k) != 1 {
+		t.Fatalf("got %v", k)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/probes/drill"
 )
 
 // Config is drills.leader-failover: kill the target partition's leader
@@ -29,7 +30,9 @@ type Config struct {
 	// LeaderGrace is how long live nodes may name different leaders, or a
 	// dead one, before the leader watch reports it.
 	LeaderGrace time.Duration `mapstructure:"leader_grace"`
-	Thresholds  Thresholds    `mapstructure:"thresholds"`
+	// ReadBack is how the writes are read back (drill.ReadBack).
+	ReadBack   drill.ReadBack `mapstructure:"read_back"`
+	Thresholds Thresholds     `mapstructure:"thresholds"`
 }
 
 // Thresholds are the pass criteria; defaults are the guide's.
@@ -54,6 +57,7 @@ func Defaults() *Config {
 		ElectionDeadline: 15 * time.Second,
 		RecoveryTimeout:  60 * time.Second,
 		LeaderGrace:      5 * time.Second,
+		ReadBack:         drill.DefaultReadBack(),
 		Thresholds: Thresholds{
 			MaxFailoverSeconds: 15,
 			MinSuccessRatio:    0.80,
@@ -65,6 +69,7 @@ func Defaults() *Config {
 
 // Validate checks drills.leader-failover.
 func (lf *Config) Validate(ch *config.Checker, root *config.Config) {
+	lf.ReadBack.Validate(ch.At("read_back"))
 	ch.Schedule("schedule", lf.Schedule)
 	ch.Positive("produce_duration", lf.ProduceDuration)
 	ch.Positive("kill_after", lf.KillAfter)

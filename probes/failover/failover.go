@@ -58,7 +58,7 @@ type state struct {
 
 	from      map[int32]int64 // each partition's end before the drill wrote
 	sends     map[int32][]kafka.Send
-	reads     map[int32]map[int32][]kafka.Record
+	reads     check.Reads
 	loaded    bool // the load ran, with its kill: there are figures
 	killed    int32
 	killAt    time.Time
@@ -235,31 +235,31 @@ func (s *state) recovery(ctx context.Context) (string, bool, error) {
 }
 
 func (s *state) readBack(ctx context.Context) (string, bool, error) {
-	reads, errs := check.ReadBack(ctx, s.env.Client, s.topic.Name, s.topic.Partitions, s.from)
-	for _, n := range s.env.Client.Nodes() {
-		if err := errs[n.ID]; err != nil {
-			// A cluster without follower fetching serves a partition
-			// from its leader only: that node's view is missing, which
-			// is no fault of the cluster, as long as some node served.
-			s.res.Events = append(s.res.Events, run.NewEvent(time.Now(), "not-read", n.ID, "could not read back through this node: %v", err))
-		}
+	rb := s.lf.ReadBack
+	s.reads = check.ReadBack(ctx, s.env.Client, check.ReadOptions{Topic: s.topic.Name, Partitions: s.topic.Partitions,
+		From: s.from, Run: s.env.RunID, FollowerReads: rb.FollowerReads, CatchUp: rb.CatchUpTimeout})
+	if err := ctx.Err(); err != nil {
+		return "", false, fmt.Errorf("drill cancelled: %w", err)
 	}
-	if len(reads) == 0 {
-		return "", false, fmt.Errorf("read back: no node served the topic: %v", errs)
+	if !rb.FollowerReads {
+		s.res.NotTested = append(s.res.NotTested, run.NotTested{What: "replicas compared with the committed log", Why: "drills.leader-failover.read_back.follower_reads is off"})
 	}
-	s.reads = reads
-	cmp := check.CompareViews(reads, s.env.RunID)
-	return fmt.Sprintf("read through %d of %d nodes; %d offsets differ between nodes", len(reads), len(s.env.Client.Nodes()), cmp.Differing), len(errs) == 0, nil
+	detail, complete := s.reads.Describe()
+	return detail, complete, nil
 }
 
 func (s *state) classify(context.Context) (string, bool, error) {
-	rep := check.Check(check.Input{Run: s.env.RunID, Sends: s.sends, Reads: s.reads, QuorumLost: s.watch.QuorumLost})
+	rep := check.Check(check.Input{Run: s.env.RunID, Sends: s.sends, Parts: s.reads.Parts, QuorumLost: s.watch.QuorumLost})
 	s.res.Anomalies = run.MergeAnomalies(rep.Anomalies, s.watch.Stop())
 	rep.Measure(s.res.Measurements)
-	if len(s.res.Anomalies) == 0 {
-		return fmt.Sprintf("%d acked, %d read back, none lost", rep.Acked, rep.Consumed), true, nil
+	detail := fmt.Sprintf("%d acked, %d intact at their offsets in the committed log", rep.Acked, rep.AckedRecovered)
+	if rep.Unjudged > 0 {
+		detail += fmt.Sprintf("; %d acks not judged: no committed log could be read there", rep.Unjudged)
 	}
-	return "anomalies: " + run.Summary(s.res.Anomalies), false, nil
+	if len(s.res.Anomalies) == 0 {
+		return detail + "; no anomaly", rep.Unjudged == 0, nil
+	}
+	return detail + "; anomalies: " + run.Summary(s.res.Anomalies), false, nil
 }
 
 // figures fills the measurements and criteria once the load has run.

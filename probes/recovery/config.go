@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/probes/drill"
 )
 
 // Config is drills.failure-recovery, the end-to-end failure-recovery drill (the guide's
@@ -40,16 +41,20 @@ type Config struct {
 	// AllowDuplicates accepts a message read at two offsets. raftdrill's
 	// producer never retries, so a duplicate is the cluster's doing: leave
 	// this off unless the cluster is known to replay writes on purpose.
-	AllowDuplicates bool       `mapstructure:"allow_duplicates"`
-	Steps           Steps      `mapstructure:"steps"`
-	Thresholds      Thresholds `mapstructure:"thresholds"`
+	AllowDuplicates bool `mapstructure:"allow_duplicates"`
+	// ReadBack is how the writes are read back (drill.ReadBack).
+	ReadBack   drill.ReadBack `mapstructure:"read_back"`
+	Steps      Steps          `mapstructure:"steps"`
+	Thresholds Thresholds     `mapstructure:"thresholds"`
 }
 
 // Steps turns optional steps on.
 type Steps struct {
 	// MajorityLoss kills one more node while the leader is still down, so
-	// that a majority is down: writes must then be refused. Off by
-	// default because it takes the cluster down for the step.
+	// that a majority is down: writes must then be refused (the guide's
+	// end-to-end test takes a majority down too). On by default; a cluster
+	// where it must be off says so here, and the run then reports the step
+	// and its criteria as not tested.
 	MajorityLoss bool `mapstructure:"majority_loss"`
 }
 
@@ -81,6 +86,8 @@ func Defaults() *Config {
 		ElectionDeadline: 15 * time.Second,
 		RecoveryDeadline: 60 * time.Second,
 		LeaderGrace:      5 * time.Second,
+		ReadBack:         drill.DefaultReadBack(),
+		Steps:            Steps{MajorityLoss: true},
 		Thresholds: Thresholds{
 			MinBatchAckRatio:       0.9,
 			MinAckedRecoveredRatio: 1,
@@ -91,6 +98,7 @@ func Defaults() *Config {
 
 // Validate checks drills.failure-recovery.
 func (fr *Config) Validate(ch *config.Checker, root *config.Config) {
+	fr.ReadBack.Validate(ch.At("read_back"))
 	ch.Schedule("schedule", fr.Schedule)
 	if fr.Messages < 1 {
 		ch.Add("messages", "must be >= 1")

@@ -1,6 +1,7 @@
 package recovery_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/daemon/report"
 	"github.com/raftdrill/raftdrill/internal/testenv"
+	"github.com/raftdrill/raftdrill/probes/recovery"
 	"github.com/raftdrill/raftdrill/run"
 	"github.com/raftdrill/raftdrill/sandbox"
 )
@@ -198,5 +201,46 @@ func TestFailureRecoveryCancelledRestoresNodes(t *testing.T) {
 		if !n.Up {
 			t.Fatalf("node %d left down after a cancelled drill", n.ID)
 		}
+	}
+}
+
+// Majority loss runs by default; a cluster where it must be off says so in
+// config, and then the run says the step and its criteria were not tested
+// rather than imply they passed.
+func TestMajorityLossOffIsNotTested(t *testing.T) {
+	t.Parallel()
+	if !recovery.Defaults().Steps.MajorityLoss {
+		t.Fatal("steps.majority_loss must be on by default")
+	}
+	cfg := testenv.ShortConfig()
+	testenv.FR(cfg).Steps.MajorityLoss = false
+	_, env := testenv.Env(t, cfg)
+	d := testenv.Drill(t, cfg, "failure-recovery")
+	res := d.Run(context.Background(), env)
+	if res.Status != run.StatusPassed {
+		t.Fatalf("status %s, anomalies %+v, criteria %+v", res.Status, res.Anomalies, res.Criteria)
+	}
+	if s := res.Steps[4]; s.Name != "majority-loss" || s.Outcome != run.StepNotTested {
+		t.Fatalf("step 5: %+v", s)
+	}
+	for _, c := range res.Criteria {
+		if c.Name == run.MajorityLossAcked.Key || c.Name == run.QuorumLossObserved.Key {
+			t.Fatalf("criterion %s judged although its step did not run", c.Name)
+		}
+	}
+	if len(res.NotTested) != 1 || !strings.Contains(res.NotTested[0].What, "majority_loss_acked") ||
+		!strings.Contains(res.NotTested[0].Why, "steps.majority_loss is off") {
+		t.Fatalf("not_tested: %+v", res.NotTested)
+	}
+	r := run.New("failure-recovery", run.TriggerCLI, time.Now())
+	r.Finish(res, time.Now())
+	var out bytes.Buffer
+	report.Write(&out, r)
+	if !strings.Contains(out.String(), "NOT TESTED\n  majority loss") || !strings.Contains(out.String(), "[NOT TESTED] drills.failure-recovery.steps.majority_loss is off") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+	b, _ := json.Marshal(r)
+	if !strings.Contains(string(b), `"not_tested":[{"what":"majority loss`) {
+		t.Fatalf("run JSON: %s", b)
 	}
 }
