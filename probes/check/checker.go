@@ -24,6 +24,18 @@ type Input struct {
 	// replicas was down for the whole of [start, done]: an ack of a send
 	// that began and ended in such a window is ack-without-quorum.
 	QuorumLost func(partition int32, start, done time.Time) bool
+	// Streams are the writes of other producers to the same partitions,
+	// each under its own run id so that it has its own sequence numbers
+	// (the split-brain drill's writes pinned to the old leader). Their acks
+	// are judged against the same committed log, and their messages are
+	// no phantoms; the log and the replicas are judged once, with Sends.
+	Streams []Stream
+}
+
+// Stream is one more producer's writes.
+type Stream struct {
+	Run   string
+	Sends map[int32][]kafka.Send
 }
 
 // Partition is what was read back of one partition.
@@ -85,7 +97,7 @@ func Check(in Input) Report {
 		parts[p] = true
 	}
 	for _, p := range slices.Sorted(maps.Keys(parts)) {
-		pc := newPartCheck(&in, p, t, &rep)
+		pc := newPartCheck(&in, p, t, &rep, false)
 		pc.judgeAcks()
 		pc.scanCommitted()
 		pc.classifyUnacked()
@@ -93,6 +105,16 @@ func Check(in Input) Report {
 			if node != pc.part.Leader {
 				pc.compareReplica(node, pc.part.Logs[node])
 			}
+		}
+	}
+	for _, st := range in.Streams {
+		sin := in
+		sin.Run, sin.Sends, sin.Streams = st.Run, st.Sends, nil
+		for _, p := range slices.Sorted(maps.Keys(st.Sends)) {
+			pc := newPartCheck(&sin, p, t, &rep, true)
+			pc.judgeAcks()
+			pc.scanCommitted()
+			pc.classifyUnacked()
 		}
 	}
 	rep.Anomalies = t.Anomalies(func(kind string) bool { return kind == run.KindDuplicate && in.AllowDuplicates })
@@ -148,11 +170,14 @@ type partCheck struct {
 	// served by three nodes counts once.
 	corruptAt    map[int64]bool
 	nonmonotonic bool
+	// stream: this is one of Input.Streams, whose acks alone are judged
+	// here; damage and unreadable replicas are the main check's findings.
+	stream bool
 }
 
-func newPartCheck(in *Input, p int32, t *run.Tally, rep *Report) *partCheck {
+func newPartCheck(in *Input, p int32, t *run.Tally, rep *Report, stream bool) *partCheck {
 	sends := in.Sends[p]
-	pc := &partCheck{in: in, p: p, t: t, rep: rep, sends: sends, part: in.Parts[p],
+	pc := &partCheck{in: in, p: p, t: t, rep: rep, sends: sends, part: in.Parts[p], stream: stream,
 		seqOff: make([]int64, len(sends)), verdict: make([]uint8, len(sends)),
 		explained: map[int64]bool{}, corruptAt: map[int64]bool{}}
 	for i := range pc.seqOff {
@@ -168,7 +193,7 @@ func newPartCheck(in *Input, p int32, t *run.Tally, rep *Report) *partCheck {
 	// From the run's first offset: records the leader no longer has because
 	// its log now starts later are gone, not out of scope.
 	pc.lo, pc.hi, pc.complete = pc.c.From, pc.c.End, pc.c.Err == nil
-	if pc.c.Err != nil {
+	if pc.c.Err != nil && !stream {
 		pc.unreadable(pc.part.Leader, pc.c)
 	}
 	recs := pc.c.Records
@@ -398,8 +423,10 @@ func (pc *partCheck) scanCommitted() {
 		pc.reportMisplaced()
 		return
 	}
-	for _, b := range pc.c.Bad {
-		pc.corruptBatch(pc.part.Leader, b)
+	if !pc.stream {
+		for _, b := range pc.c.Bad {
+			pc.corruptBatch(pc.part.Leader, b)
+		}
 	}
 	n := int64(len(pc.sends))
 	lastSeq := int64(-1)
@@ -407,7 +434,9 @@ func (pc *partCheck) scanCommitted() {
 	for _, r := range pc.c.Records {
 		ex := run.Example{Partition: pc.p, Offset: r.Offset, Seq: r.Msg.Seq, Node: pc.part.Leader}
 		if damaged(r) {
-			pc.corrupt(ex, "a record whose checksum does not match (or whose header is damaged)")
+			if !pc.stream {
+				pc.corrupt(ex, "a record whose checksum does not match (or whose header is damaged)")
+			}
 			continue
 		}
 		if !pc.ours(r) || pc.explained[r.Offset] {

@@ -476,3 +476,54 @@ func TestMergeAnomaliesAddsCounts(t *testing.T) {
 		t.Fatalf("merge changed its input: %+v", a)
 	}
 }
+
+// A second producer's writes (Input.Streams) interleave with the main
+// ones in the log: each stream is judged on its own sequence numbers, its
+// records are no phantoms, and a damaged record is counted once.
+func TestCheckJudgesStreams(t *testing.T) {
+	t.Parallel()
+	const other = "20260101T000000Z-a1b2c3-pinned"
+	otherAt := func(off, seq int64) kafka.Record {
+		return kafka.Record{Offset: off, Msg: message.Message{Run: other, Partition: 0, Seq: seq}, Valid: true, Sum: 5}
+	}
+	// main seq 0, pinned seq 0, main seq 1, pinned seq 1, main seq 2
+	log := []kafka.Record{msgAt(0, 0, 0), otherAt(1, 0), msgAt(2, 0, 1), otherAt(3, 1), msgAt(4, 0, 2)}
+	mainSends := []kafka.Send{ackedAt(0, 0), ackedAt(1, 2), ackedAt(2, 4)}
+	pinned := []kafka.Send{ackedAt(0, 1), ackedAt(1, 3)}
+	cases := []struct {
+		name  string
+		log   []kafka.Record
+		pin   []kafka.Send
+		want  map[string]int
+		check func(t *testing.T, r Report)
+	}{
+		{name: "clean, interleaved", log: log, pin: pinned, want: map[string]int{},
+			check: func(t *testing.T, r Report) {
+				if r.Acked != 5 || r.AckedRecovered != 5 || r.Consumed != 5 {
+					t.Fatalf("report %+v", r)
+				}
+			}},
+		{name: "the pinned producer's acked write lost", log: replace(log, 3, foreignAt(3)), pin: pinned,
+			want: map[string]int{run.KindLostWrite: 1}},
+		{name: "the pinned producer's ack names the main stream's offset", log: log,
+			pin: []kafka.Send{ackedAt(0, 1), ackedAt(1, 2)}, want: map[string]int{run.KindBogusAck: 1}},
+		{name: "a damaged record is one corrupt, not one per stream", log: replace(log, 1, damagedAt(1)),
+			pin: []kafka.Send{timedOut(0), ackedAt(1, 3)}, want: map[string]int{run.KindCorrupt: 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := Check(Input{Run: testRun, Sends: map[int32][]kafka.Send{0: mainSends}, Parts: everyNode(tc.log, 5),
+				Streams: []Stream{{Run: other, Sends: map[int32][]kafka.Send{0: tc.pin}}}})
+			got := map[string]int{}
+			for _, a := range rep.Anomalies {
+				got[a.Kind] = a.Count
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Fatalf("anomalies %v, want %v (%+v)", got, tc.want, rep.Anomalies)
+			}
+			if tc.check != nil {
+				tc.check(t, rep)
+			}
+		})
+	}
+}
