@@ -63,6 +63,7 @@ type Producer struct {
 	size      int
 	acks      sarama.RequiredAcks
 	leader    int32 // -1: look it up before the next send
+	pinned    bool  // never look it up: send to leader, always
 	rr        int   // rotates the node asked for metadata
 }
 
@@ -78,6 +79,10 @@ type ProducerOptions struct {
 	// Leader, when >= 0, is the node to send to first (the quorum probe's
 	// canary knows it already); otherwise it is looked up.
 	Leader int32
+	// Pinned keeps every send on Leader, whatever it answers: the
+	// split-brain drill's writes to a leader it has cut off, which must
+	// not follow the cluster to the new one.
+	Pinned bool
 }
 
 // NewProducer returns a producer; close it when done.
@@ -85,7 +90,7 @@ func (c *Client) NewProducer(o ProducerOptions) *Producer {
 	if o.Acks == 0 {
 		o.Acks = sarama.WaitForAll
 	}
-	return &Producer{c: c, pool: c.Pool(), topic: o.Topic, partition: o.Partition, run: o.Run, size: o.Size, acks: o.Acks, leader: o.Leader}
+	return &Producer{c: c, pool: c.Pool(), topic: o.Topic, partition: o.Partition, run: o.Run, size: o.Size, acks: o.Acks, leader: o.Leader, pinned: o.Pinned}
 }
 
 // Close closes the producer's connections.
@@ -136,7 +141,7 @@ func (pp *Producer) Send(seq int64) Send {
 	s.Node = pp.leader
 	b, err := pp.pool.Broker(pp.leader)
 	if err != nil {
-		pp.leader = -1
+		pp.forget()
 		s.Outcome, s.Err = Failed, err // never left this process
 		s.Latency = time.Since(s.Start)
 		return s
@@ -162,7 +167,7 @@ func (pp *Producer) Send(seq int64) Send {
 		// The request may have reached the node before the connection
 		// died: the write may or may not have happened.
 		pp.pool.Drop(pp.leader)
-		pp.leader = -1
+		pp.forget()
 		s.Outcome, s.Err = Indeterminate, err
 		s.Latency = time.Since(s.Start)
 		return s
@@ -180,11 +185,18 @@ func (pp *Producer) Send(seq int64) Send {
 		s.Outcome, s.Err = Failed, blk.Err
 		switch blk.Err {
 		case sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable, sarama.ErrUnknownTopicOrPartition, sarama.ErrFencedLeaderEpoch:
-			pp.leader = -1
+			pp.forget()
 		}
 	}
 	s.Latency = time.Since(s.Start)
 	return s
+}
+
+// forget makes the next send look the leader up again, unless pinned.
+func (pp *Producer) forget() {
+	if !pp.pinned {
+		pp.leader = -1
+	}
 }
 
 // fetchVersion is the Fetch version the client's Kafka version implies,

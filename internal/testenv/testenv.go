@@ -15,8 +15,10 @@ import (
 	"github.com/raftdrill/raftdrill/internal/testutil"
 	"github.com/raftdrill/raftdrill/probes/benchmark"
 	"github.com/raftdrill/raftdrill/probes/drill"
+	"github.com/raftdrill/raftdrill/probes/drills"
 	"github.com/raftdrill/raftdrill/probes/failover"
 	"github.com/raftdrill/raftdrill/probes/recovery"
+	"github.com/raftdrill/raftdrill/probes/splitbrain"
 	"github.com/raftdrill/raftdrill/sandbox"
 )
 
@@ -92,7 +94,7 @@ func Env(t testing.TB, c *config.Config) (*sandbox.Cluster, drill.Env) {
 // failure-recovery writes 300 messages and batches of 60 with majority loss
 // on (tests run every step).
 func ShortConfig() *config.Config {
-	c := Config(failover.Spec, recovery.Spec, benchmark.Spec)
+	c := Config(drills.All...)
 	lf := LF(c)
 	lf.ProduceDuration = 3 * time.Second
 	lf.KillAfter = time.Second
@@ -108,8 +110,21 @@ func ShortConfig() *config.Config {
 	fr.RecoveryDeadline = 10 * time.Second
 	fr.LeaderGrace = time.Second
 	fr.Steps.MajorityLoss = true
+	sb := SB(c)
+	sb.DisruptAfter = time.Second
+	sb.Duration = 3 * time.Second
+	sb.After = 2 * time.Second
+	sb.Rate = 150
+	sb.StepdownDeadline = 2 * time.Second
+	sb.ElectionDeadline = 5 * time.Second
+	sb.HealTimeout = 10 * time.Second
+	sb.RecoveryTimeout = 10 * time.Second
+	sb.LeaderGrace = 2 * time.Second
 	return c
 }
+
+// SB is the split-brain section of c.
+func SB(c *config.Config) *splitbrain.Config { return Section[*splitbrain.Config](c, splitbrain.Spec) }
 
 // LF is the leader-failover section of c.
 func LF(c *config.Config) *failover.Config { return Section[*failover.Config](c, failover.Spec) }
@@ -123,11 +138,9 @@ func Bench(c *config.Config) *benchmark.Config { return Section[*benchmark.Confi
 // Drill makes the drill called name from c.
 func Drill(t testing.TB, c *config.Config, name string) drill.Drill {
 	t.Helper()
-	for _, s := range []drill.Spec{failover.Spec, recovery.Spec, benchmark.Spec} {
-		if s.Name == name {
-			return s.New(c)
-		}
+	s, ok := drills.Lookup(name)
+	if !ok {
+		t.Fatalf("no drill %q", name)
 	}
-	t.Fatalf("no drill %q", name)
-	return nil
+	return s.New(c)
 }

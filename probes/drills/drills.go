@@ -11,6 +11,7 @@ import (
 	"github.com/raftdrill/raftdrill/probes/drill"
 	"github.com/raftdrill/raftdrill/probes/failover"
 	"github.com/raftdrill/raftdrill/probes/recovery"
+	"github.com/raftdrill/raftdrill/probes/splitbrain"
 )
 
 // All are the drills, sorted by name.
@@ -18,6 +19,7 @@ var All = sorted(
 	failover.Spec,
 	recovery.Spec,
 	benchmark.Spec,
+	splitbrain.Spec,
 )
 
 func sorted(specs ...drill.Spec) []drill.Spec {

@@ -133,7 +133,7 @@ func (s *state) loadAndKill(ctx context.Context) (string, bool, error) {
 		pp := s.env.Client.NewProducer(kafka.ProducerOptions{Topic: s.topic.Name, Partition: p, Run: s.env.RunID,
 			Size: lf.MessageSize, Acks: lf.RequiredAcks(), Leader: -1})
 		wg.Go(func() {
-			out := produceAtRate(loadCtx, pp, start, perPartition)
+			out := drill.ProduceAtRate(loadCtx, pp, start, perPartition)
 			mu.Lock()
 			s.sends[p] = out
 			mu.Unlock()
@@ -314,34 +314,5 @@ func (s *state) figures() {
 		run.Judge(run.MessagesLost, "<=", float64(th.MaxLost), m.Value(run.MessagesLost)),
 		run.Judge(run.MessagesCorrupt, "<=", float64(th.MaxCorrupted), m.Value(run.MessagesCorrupt)),
 		run.Judge(run.ClusterRecovered, ">=", 1, recovered),
-	}
-}
-
-// produceAtRate sends one message at a time at rate msg/s until ctx ends.
-// If a send overruns its slot the schedule moves on rather than bursting
-// to catch up, so a stall does not turn into a flood afterwards.
-func produceAtRate(ctx context.Context, pp *kafka.Producer, start time.Time, rate float64) []kafka.Send {
-	defer pp.Close()
-	interval := time.Duration(float64(time.Second) / rate)
-	var out []kafka.Send
-	next := start
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for seq := int64(0); ; seq++ {
-		if wait := time.Until(next); wait > 0 {
-			t.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return out
-			case <-t.C:
-			}
-		} else if ctx.Err() != nil {
-			return out
-		}
-		out = append(out, pp.Send(seq))
-		next = next.Add(interval)
-		if behind := time.Since(next); behind > interval {
-			next = time.Now()
-		}
 	}
 }
