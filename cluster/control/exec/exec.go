@@ -21,6 +21,7 @@ type Controller struct {
 	logger  *slog.Logger
 	timeout time.Duration
 	nodes   map[int32]execCommands
+	disrupt disruptCommands
 }
 
 // execCommands are one node's rendered command lines.
@@ -63,6 +64,9 @@ func New(e *Config, nodes []config.Node, logger *slog.Logger) (*Controller, erro
 		c.nodes[d.ID] = execCommands{kill: render(killT, d), restart: render(restartT, d), up: render(upT, d)}
 	}
 	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if c.disrupt, err = newDisruptCommands(e, datas); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -26,6 +27,40 @@ type Data struct {
 	Address string
 	Host    string
 	Port    string
+}
+
+// PeerData is what the commands that cut a node off from its peers see:
+// the node's own fields and its peers'.
+type PeerData struct {
+	Data
+	// Peers are the nodes to cut off: {{.Peers}} prints their addresses
+	// separated by spaces; {{range .Peers}} reaches each one's fields.
+	Peers Peers
+	// PeerHosts are the peers' distinct hosts separated by commas, as
+	// iptables -s and nft's anonymous sets take them.
+	PeerHosts string
+}
+
+// Peers are nodes, printed as their addresses.
+type Peers []Data
+
+func (ps Peers) String() string {
+	addrs := make([]string, len(ps))
+	for i, p := range ps {
+		addrs[i] = p.Address
+	}
+	return strings.Join(addrs, " ")
+}
+
+// WithPeers is d with peers.
+func WithPeers(d Data, peers []Data) PeerData {
+	var hosts []string
+	for _, p := range peers {
+		if !slices.Contains(hosts, p.Host) {
+			hosts = append(hosts, p.Host)
+		}
+	}
+	return PeerData{Data: d, Peers: peers, PeerHosts: strings.Join(hosts, ",")}
 }
 
 // Template is one templated config value and the key that holds it.
@@ -50,6 +85,16 @@ func Parse(key, text string) (Template, error) {
 
 // Render renders the template for one node.
 func (nt Template) Render(d Data) (string, error) {
+	var b strings.Builder
+	if err := nt.t.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("%s: node %d: %w", nt.key, d.ID, err)
+	}
+	return b.String(), nil
+}
+
+// RenderPeers renders the template for a node and the peers it is cut
+// off from.
+func (nt Template) RenderPeers(d PeerData) (string, error) {
 	var b strings.Builder
 	if err := nt.t.Execute(&b, d); err != nil {
 		return "", fmt.Errorf("%s: node %d: %w", nt.key, d.ID, err)
