@@ -3,13 +3,13 @@ package config_test
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"text/template"
 
 	"go.yaml.in/yaml/v3"
 	"mvdan.cc/sh/v3/syntax"
@@ -173,18 +173,21 @@ func TestExecExamplesStartOnlyWhatTheExecImageShips(t *testing.T) {
 			continue
 		}
 		checked++
-		e := config.Get[*exec.Config](c, exec.Key)
-		for _, kv := range [][2]string{{"kill", e.Kill}, {"restart", e.Restart}, {"up", e.Up}} {
-			for _, n := range c.Cluster.Nodes {
-				line := render(t, kv[1], n)
+		ec, err := exec.New(config.Get[*exec.Config](c, exec.Key), c.Cluster.Nodes, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		lines := ec.CommandLines()
+		for _, verb := range slices.Sorted(maps.Keys(lines)) {
+			for i, line := range lines[verb] {
 				progs, err := programs(line)
 				if err != nil {
-					t.Errorf("%s: exec.%s, node %d: %v\n%s", f, kv[0], n.ID, err, line)
+					t.Errorf("%s: exec.%s, line %d: %v\n%s", f, verb, i+1, err, line)
 					continue
 				}
 				for _, p := range progs {
 					if _, ok := execImage[p]; !ok {
-						t.Errorf("%s: exec.%s, node %d, starts %q, which the exec image does not ship (Dockerfile, target exec; execImage here)", f, kv[0], n.ID, p)
+						t.Errorf("%s: exec.%s, line %d, starts %q, which the exec image does not ship (Dockerfile, target exec; execImage here)", f, verb, i+1, p)
 					}
 				}
 			}
@@ -193,27 +196,6 @@ func TestExecExamplesStartOnlyWhatTheExecImageShips(t *testing.T) {
 	if checked == 0 {
 		t.Fatal("no example uses the exec controller")
 	}
-}
-
-// render renders a command template as the exec controller does.
-func render(t *testing.T, text string, n config.Node) string {
-	t.Helper()
-	tmpl, err := template.New("cmd").Option("missingkey=error").Parse(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := struct {
-		ID                  int32
-		Address, Host, Port string
-	}{ID: n.ID, Address: n.Address}
-	if i := strings.LastIndexByte(n.Address, ':'); i > 0 {
-		data.Host, data.Port = n.Address[:i], n.Address[i+1:]
-	}
-	var b strings.Builder
-	if err := tmpl.Execute(&b, data); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }
 
 // programs are the programs a shell command line starts: the name of each

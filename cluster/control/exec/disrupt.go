@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/raftdrill/raftdrill/cluster/control/internal/nodecmd"
@@ -147,4 +148,37 @@ func (c *Controller) runNode(ctx context.Context, verb string, t *nodecmd.Templa
 	}
 	c.logger.Info("node "+pastTense[verb], "node", id)
 	return nil
+}
+
+// CommandLines are every command line the controller can run, by verb,
+// for every node in turn (isolate and heal against all the other nodes):
+// what a check of the commands, such as which programs they start, needs.
+func (c *Controller) CommandLines() map[string][]string {
+	out := map[string][]string{}
+	ids := slices.Sorted(maps.Keys(c.nodes))
+	for _, id := range ids {
+		cmds := c.nodes[id]
+		out["kill"] = append(out["kill"], cmds.kill)
+		out["restart"] = append(out["restart"], cmds.restart)
+		out["up"] = append(out["up"], cmds.up)
+		var peers []int32
+		for _, o := range ids {
+			if o != id {
+				peers = append(peers, o)
+			}
+		}
+		for verb, t := range map[string]*nodecmd.Template{"isolate": c.disrupt.isolate, "heal": c.disrupt.heal} {
+			if t != nil {
+				line, _ := t.RenderPeers(c.disrupt.peerData(id, peers)) // rendered once already in New
+				out[verb] = append(out[verb], line)
+			}
+		}
+		for verb, t := range map[string]*nodecmd.Template{"pause": c.disrupt.pause, "resume": c.disrupt.resume} {
+			if t != nil {
+				line, _ := t.Render(c.disrupt.datas[id])
+				out[verb] = append(out[verb], line)
+			}
+		}
+	}
+	return out
 }
