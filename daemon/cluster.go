@@ -65,6 +65,20 @@ func Connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Cluste
 	return c, nil
 }
 
+// reconnect is the same controller (and what stops it) with a Kafka
+// client built from cfg: a reload of a daemon whose controller owns the
+// nodes. The old cluster gives its closers to the new one.
+func (c *Cluster) reconnect(cfg *config.Config, log *slog.Logger) (*Cluster, error) {
+	version, err := config.ParseKafkaVersion(cfg.Cluster.KafkaVersion)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.kafka_version: %w", err)
+	}
+	n := &Cluster{Control: c.Control, closers: c.closers}
+	n.Client = kafka.NewClient(c.Client.Nodes(), kafka.Options{Version: version, Timeout: cfg.Cluster.RequestTimeout}, log)
+	c.closers = nil
+	return n, nil
+}
+
 // waitServing waits, up to cluster.controller.process.start_timeout, until
 // every node raftdrill started answers Kafka requests.
 func (c *Cluster) waitServing(ctx context.Context, topic string, timeout time.Duration) error {

@@ -55,13 +55,39 @@ func (j *Journal) Record(o Outage) error {
 }
 
 // Update rewrites o if it is still journalled (the restore loop's record
-// of its attempts); it does not bring back an entry cleared meanwhile.
+// of its attempts); it does not bring back an entry cleared meanwhile, nor
+// forget an announcement recorded meanwhile (MarkAlerted).
 func (j *Journal) Update(o Outage) error {
 	return j.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(journalBucket)
-		if b.Get(o.key()) == nil {
+		raw := b.Get(o.key())
+		if raw == nil {
 			return nil
 		}
+		if o.Alert == "" {
+			var have Outage
+			if json.Unmarshal(raw, &have) == nil {
+				o.Alert = have.Alert
+			}
+		}
+		return putJSON(b, o.key(), o)
+	})
+}
+
+// MarkAlerted records the node-not-restored firing announced for the entry
+// of node for run (if it is still journalled).
+func (j *Journal) MarkAlerted(run string, node int32, firing string) error {
+	return j.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(journalBucket)
+		raw := b.Get(outageKey(run, node))
+		if raw == nil {
+			return nil
+		}
+		var o Outage
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return err
+		}
+		o.Alert = firing
 		return putJSON(b, o.key(), o)
 	})
 }
