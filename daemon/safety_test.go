@@ -273,11 +273,11 @@ func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 // node and the restart error, the restore loop brings the node back without
 // a human, and node-not-restored goes to Slack once and resolves once.
 func TestNodeComesBackAfterARestartFailingForAWhile(t *testing.T) {
-	window := envDuration(t, "RAFTDRILL_TEST_RESTART_FAILS_FOR", 4*time.Second)
+	window := envDuration(t, "TEST_RESTART_FAILS_FOR", 4*time.Second)
 	ctl := &failingRestarts{window: window}
 	d, sink := wiredDaemon(t, func(c *config.Config) {
 		c.Cluster.Controller.RestoreBackoff = 200 * time.Millisecond
-		c.Cluster.Controller.RestoreBackoffMax = envDuration(t, "RAFTDRILL_TEST_RESTORE_BACKOFF_MAX", time.Second)
+		c.Cluster.Controller.RestoreBackoffMax = envDuration(t, "TEST_RESTORE_BACKOFF_MAX", time.Second)
 		c.Cluster.Controller.ServeTimeout = 20 * time.Second
 	}, func(o *Options) {
 		o.WrapControl = func(c control.Controller) control.Controller { ctl.Controller = c; return ctl }

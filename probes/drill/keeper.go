@@ -196,12 +196,15 @@ func (k *Keeper) restore(ctx context.Context, id int32, o state.Outage) error {
 	t := k.opts.Target()
 	topic := t.Config.Cluster.Topic.Name
 	// Serving already? (The drill's restore got it back but died before
-	// clearing the entry; someone restarted it by hand.)
-	quick, cancel := context.WithTimeout(ctx, min(t.Config.Cluster.RequestTimeout, 3*time.Second))
-	err := t.Client.WaitServing(quick, id, topic)
-	cancel()
-	if err == nil {
-		return nil
+	// clearing the entry; someone restarted it by hand.) One look: a node
+	// that is down refuses the connection at once.
+	if t.Client.Serving(id) == nil {
+		quick, cancel := context.WithTimeout(ctx, min(t.Config.Cluster.RequestTimeout, 3*time.Second))
+		err := t.Client.WaitServing(quick, id, topic)
+		cancel()
+		if err == nil {
+			return nil
+		}
 	}
 	k.progress("node %d was left down by run %s (%s, %s ago); restarting it", id, o.Run, o.Drill, time.Since(o.At).Round(time.Second))
 	up, upErr := t.Control.Up(ctx, id)

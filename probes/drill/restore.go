@@ -24,6 +24,10 @@ type Restorer struct {
 	env    Env
 	res    *run.Result
 	killed []int32 // taken down, not restarted yet
+	// journalled are the journal entries written, by node, so that a
+	// failed restart is recorded in them (the next raftdrill, and the
+	// alert at shutdown, say why the node is down).
+	journalled map[int32]state.Outage
 	// waiting were restarted but have not been seen serving Kafka yet:
 	// their journal entries stay until they are.
 	waiting []int32
@@ -57,6 +61,10 @@ func (rs *Restorer) Kill(ctx context.Context, id int32) error {
 		if err := j.Record(o); err != nil {
 			return fmt.Errorf("kill node %d not attempted: %w", id, err)
 		}
+		if rs.journalled == nil {
+			rs.journalled = map[int32]state.Outage{}
+		}
+		rs.journalled[id] = o
 	}
 	// Remembered before the attempt: a kill that worked but reported an
 	// error (a command that timed out after the node died, say) must still
@@ -167,6 +175,7 @@ func (rs *Restorer) Restore(ctx context.Context, timeout time.Duration) error {
 				}
 				errs = append(errs, fmt.Errorf("node %d left down: %w", id, err))
 				rs.env.Log.Error("restart failed", "node", id, "err", err)
+				rs.noteFailure(id, err)
 				still = append(still, id)
 				continue
 			}
@@ -200,6 +209,21 @@ func (rs *Restorer) Restore(ctx context.Context, timeout time.Duration) error {
 		rs.env.Record(rs.res, run.NewEvent(time.Now(), "serving", id, "node serves Kafka again"))
 	}
 	return errors.Join(errs...)
+}
+
+// noteFailure records a failed restart in the node's journal entry.
+func (rs *Restorer) noteFailure(id int32, err error) {
+	o, ok := rs.journalled[id]
+	if !ok {
+		return
+	}
+	o.Attempts++
+	o.LastAttempt = time.Now().UTC()
+	o.LastError = err.Error()
+	rs.journalled[id] = o
+	if jerr := rs.env.Journal.Record(o); jerr != nil {
+		rs.env.Log.Error("restore journal: failed restart not recorded", "node", id, "err", jerr)
+	}
 }
 
 // NoteRestoreError puts the error of a drill's last restore into its
