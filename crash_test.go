@@ -561,7 +561,9 @@ func TestSIGTERMWithAFailingRestart(t *testing.T) {
 	}
 	msgs := fs.Messages()
 	named := fmt.Sprintf("Node %d left down by drill leader-failover", killed)
-	if !slices.ContainsFunc(msgs, func(m fakeslack.Msg) bool { return strings.Contains(m.Text, named) && strings.Contains(m.Text, "restart broken") }) {
+	if !slices.ContainsFunc(msgs, func(m fakeslack.Msg) bool {
+		return strings.Contains(m.Text, named) && strings.Contains(m.Text, "restart broken")
+	}) {
 		t.Fatalf("no Slack message naming node %d and the restart error; got %d messages: %+v", killed, len(msgs), msgs)
 	}
 	j := journal(t, stateDir)

@@ -69,6 +69,9 @@ type NodeOutage struct {
 	// the firing id once the announcement is queued, so that the restore
 	// journal can remember it.
 	Announced func(firing string)
+	// Cleared: an operator removed the node from the restore journal
+	// (raftdrill state clear); it is no longer restored.
+	Cleared bool
 }
 
 type nodeEvent struct {
@@ -590,8 +593,12 @@ func (e *Engine) onNode(ev nodeEvent, now time.Time) {
 			return // never announced: restored at the first attempt
 		}
 		delete(e.left, o.Node)
-		e.resolve(&f, now, fmt.Sprintf("Node *%d* serves Kafka again, %s after drill *%s* (run %s) took it down; restored by raftdrill after %d attempts.",
-			o.Node, RoundDuration(ev.down), esc(o.Drill), esc(o.Run), o.Attempts+1))
+		why := fmt.Sprintf("Node *%d* serves Kafka again, %s after drill *%s* (run %s) took it down; restored by raftdrill after %d attempts.",
+			o.Node, RoundDuration(ev.down), esc(o.Drill), esc(o.Run), o.Attempts+1)
+		if o.Cleared {
+			why = fmt.Sprintf("Node *%d* was cleared from the restore journal by an operator (raftdrill state clear): raftdrill no longer restores it.", o.Node)
+		}
+		e.resolve(&f, now, why)
 		return
 	}
 	a := nodeAlert(o, now)
