@@ -71,11 +71,12 @@ func lock(dir string, h Holder) (*os.File, error) {
 		return nil, fmt.Errorf("state.dir %s: lock %s: %w", dir, path, err)
 	}
 	b, _ := json.Marshal(h)
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt(append(b, '\n'), 0)
-		if err == nil {
-			err = f.Sync()
-		}
+	}
+	if err == nil {
+		err = f.Sync()
 	}
 	if err != nil {
 		f.Close()
