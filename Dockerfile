@@ -12,10 +12,17 @@ ARG COMMIT=""
 RUN CGO_ENABLED=0 GOOS=linux go build -trimpath \
       -ldflags "-s -w -X github.com/prometheus/common/version.Version=${VERSION} -X github.com/prometheus/common/version.Revision=${COMMIT}" \
       -o /out/raftdrill . \
- && /out/raftdrill version
+ && /out/raftdrill version \
+ && mkdir -p /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/raftdrill /usr/local/bin/raftdrill
+# The state directory: run history, alert outbox, and the restore journal
+# that lets a restarted raftdrill bring back a node its predecessor left
+# down. Mount a persistent volume here; set RAFTDRILL_STATE_DIR to move it.
+COPY --from=build --chown=65532:65532 /out/state /var/lib/raftdrill
+ENV RAFTDRILL_STATE_DIR=/var/lib/raftdrill
+VOLUME ["/var/lib/raftdrill"]
 USER nonroot:nonroot
 EXPOSE 9479
 # Mount a config at /etc/raftdrill/raftdrill.yaml (and any *_file secrets
