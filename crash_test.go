@@ -312,9 +312,14 @@ func (sp sandboxProc) configIn(t *testing.T, stateDir, extra string) string {
 	return path
 }
 
+// sentAlert identifies a message as the webhook receives it: its text and
+// the run it is about (two interrupted runs found in the same second have
+// the same text).
+type sentAlert struct{ text, run string }
+
 // outboxTexts reads the outbox of a state directory nobody holds and
-// renders each message's text as the webhook receives it.
-func outboxTexts(t *testing.T, dir string, r slack.Renderer) []string {
+// renders each message as the webhook receives it.
+func outboxTexts(t *testing.T, dir string, r slack.Renderer) []sentAlert {
 	t.Helper()
 	st, err := state.OpenReadOnly(dir)
 	if err != nil {
@@ -325,14 +330,14 @@ func outboxTexts(t *testing.T, dir string, r slack.Renderer) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	var out []sentAlert
 	for _, it := range items {
 		var m alerts.Message
 		if err := json.Unmarshal(it.Data, &m); err != nil {
 			t.Fatalf("outbox item %d: %v", it.Seq, err)
 		}
 		text, _ := r.Render(&m)
-		out = append(out, text)
+		out = append(out, sentAlert{text, m.Alert.RunID})
 	}
 	return out
 }
@@ -351,10 +356,11 @@ func journal(t *testing.T, dir string) []state.Outage {
 	return j
 }
 
-func countText(msgs []fakeslack.Msg, text string) int {
+// count counts the deliveries of a.
+func (a sentAlert) count(msgs []fakeslack.Msg) int {
 	n := 0
 	for _, m := range msgs {
-		if m.Text == text {
+		if m.Text == a.text && strings.Contains(m.Blocks, "Run "+a.run+" ") {
 			n++
 		}
 	}
@@ -377,13 +383,13 @@ func TestCrashChaos(t *testing.T) {
 	cfg := chaosConfig(t, sp, listen, stateDir, hook)
 	// Restore retries fast; the failover drill takes about four seconds.
 	edit(t, cfg, "    sandbox_url:", "    restore_backoff: 100ms\n    restore_backoff_max: 1s\n    sandbox_url:",
-		"produce_duration: 3s", "produce_duration: 4s", "kill_after: 1s", "kill_after: 1500ms")
+		"produce_duration: 3s", "produce_duration: 4s", "kill_after: 1s", "kill_after: 1500ms", "rate: 150", "rate: 400")
 	renderer := slack.Renderer{Cluster: "separate-sandbox", RunbookURL: config.DefaultRunbookURL}
 	client := sp.client(t)
 	moments := []string{"load", "after-kill", "restart", "read-back"}
 
 	var ids []string
-	queued := map[string]bool{} // texts of alerts queued at some kill
+	queued := map[sentAlert]bool{} // alerts queued at some kill
 	var restoreTimes []time.Duration
 	finishedFirst, leftDown := 0, 0
 	slackDown := true
@@ -415,8 +421,8 @@ func TestCrashChaos(t *testing.T) {
 				t.Fatalf("case %d: node %d is down and not in the restore journal %+v", i+1, node, entries)
 			}
 		}
-		for _, text := range outboxTexts(t, stateDir, renderer) {
-			queued[text] = true
+		for _, a := range outboxTexts(t, stateDir, renderer) {
+			queued[a] = true
 		}
 
 		// Start again, Slack alternately down and up.
@@ -450,8 +456,8 @@ func TestCrashChaos(t *testing.T) {
 		if !slackDown {
 			testutil.WaitFor(t, "the alerts queued before the kill", 60*time.Second, func() bool {
 				msgs := fs.Messages()
-				for text := range queued {
-					if countText(msgs, text) == 0 {
+				for a := range queued {
+					if a.count(msgs) == 0 {
 						return false
 					}
 				}
@@ -461,15 +467,15 @@ func TestCrashChaos(t *testing.T) {
 	}
 	// A last life with Slack up delivers whatever is still queued.
 	proc.kill()
-	for _, text := range outboxTexts(t, stateDir, renderer) {
-		queued[text] = true
+	for _, a := range outboxTexts(t, stateDir, renderer) {
+		queued[a] = true
 	}
 	fs.SetDown(false)
 	proc = startServe(t, cfg, listen)
 	testutil.WaitFor(t, "every alert queued before a kill", 60*time.Second, func() bool {
 		msgs := fs.Messages()
-		for text := range queued {
-			if countText(msgs, text) == 0 {
+		for a := range queued {
+			if a.count(msgs) == 0 {
 				return false
 			}
 		}
@@ -481,10 +487,10 @@ func TestCrashChaos(t *testing.T) {
 	})
 	msgs := fs.Messages()
 	dup := 0
-	for text := range queued {
-		if n := countText(msgs, text); n != 1 {
+	for a := range queued {
+		if n := a.count(msgs); n != 1 {
 			dup++
-			t.Errorf("alert delivered %d times: %.120q", n, text)
+			t.Errorf("alert about run %s delivered %d times: %.120q", a.run, n, a.text)
 		}
 	}
 	if code := proc.stop(t, 30*time.Second); code != 0 {
@@ -520,14 +526,19 @@ func chaosMoment(t *testing.T, sp sandboxProc, proc *serveProc, id, moment strin
 			return at.After(before)
 		})
 	case "restart", "read-back":
+		// Polled without a pause: the step may last a few tens of
+		// milliseconds.
 		step := map[string]string{"restart": "restore", "read-back": "read-back"}[moment]
-		testutil.WaitFor(t, "step "+step, 30*time.Second, func() bool {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
 			r, ok := proc.run(t, id)
-			if ok && r.Status != run.StatusRunning {
-				return true // too late: it finished
+			if ok && (r.Status != run.StatusRunning || (r.Current != nil && r.Current.Name == step)) {
+				break // at the step, or too late: it finished
 			}
-			return ok && r.Current != nil && r.Current.Name == step
-		})
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s never reached step %s", id, step)
+			}
+		}
 	}
 	return time.Now()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/raftdrill/raftdrill/cluster/control"
@@ -67,15 +68,14 @@ func Connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Cluste
 
 // reconnect is the same controller (and what stops it) with a Kafka
 // client built from cfg: a reload of a daemon whose controller owns the
-// nodes. The old cluster gives its closers to the new one.
+// nodes. Both share the closers; only the one in force is ever closed.
 func (c *Cluster) reconnect(cfg *config.Config, log *slog.Logger) (*Cluster, error) {
 	version, err := config.ParseKafkaVersion(cfg.Cluster.KafkaVersion)
 	if err != nil {
 		return nil, fmt.Errorf("cluster.kafka_version: %w", err)
 	}
-	n := &Cluster{Control: c.Control, closers: c.closers}
+	n := &Cluster{Control: c.Control, closers: slices.Clone(c.closers)}
 	n.Client = kafka.NewClient(c.Client.Nodes(), kafka.Options{Version: version, Timeout: cfg.Cluster.RequestTimeout}, log)
-	c.closers = nil
 	return n, nil
 }
 

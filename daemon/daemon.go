@@ -59,6 +59,7 @@ type Daemon struct {
 	ownState bool
 	store    *store
 	runner   *runner
+	stopRuns context.CancelFunc // cancels the running drill at shutdown
 	keeper   *drill.Keeper
 
 	mu          sync.Mutex
@@ -112,6 +113,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		d.closeState()
 		return nil, err
 	}
+	runCtx, stopRuns := context.WithCancel(context.Background())
+	d.runner, d.stopRuns = &runner{ctx: runCtx}, stopRuns
 	d.keeper = d.newKeeper()
 	return d, nil
 }
@@ -255,8 +258,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	runCtx, stopRuns := context.WithCancel(context.Background())
-	d.runner = &runner{ctx: runCtx}
+	stopRuns := d.stopRuns
 	keeperCtx, stopKeeper := context.WithCancel(context.Background())
 	keeperDone := make(chan struct{})
 	go func() { defer close(keeperDone); d.keeper.Run(keeperCtx) }()

@@ -355,3 +355,42 @@ func TestReloadKeepsTheOldConfigWhenTheNewOneIsInvalid(t *testing.T) {
 		}
 	}
 }
+
+// An operator tells raftdrill that a node is gone for good: POST
+// /-/state/clear (what `raftdrill state clear` sends to a running daemon)
+// removes it from the journal, the restore loop lets it be, and the
+// node-not-restored alert resolves saying so.
+func TestStateClearThroughTheAPI(t *testing.T) {
+	ctl := &failingRestarts{window: time.Hour}
+	d, sink := wiredDaemon(t, func(c *config.Config) {
+		c.Cluster.Controller.RestoreBackoff = 200 * time.Millisecond
+		c.Cluster.Controller.RestoreBackoffMax = time.Second
+	}, func(o *Options) {
+		o.WrapControl = func(c control.Controller) control.Controller { ctl.Controller = c; return ctl }
+	})
+	url := "http://" + d.listener.Addr().String()
+	waitUntilTrue(t, "scheduler", func() bool { return d.ready.Load() })
+	r, err := d.Trigger("leader-failover", run.TriggerAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntilTrue(t, "node-not-restored", func() bool { return sink.count(":rotating_light: Node") == 1 })
+	done, _ := d.store.get(r.ID)
+	killed := int32(done.Measurements.Value(run.KilledNode))
+	if code, resp := rawPost(t, url+"/-/state/clear", `{}`, map[string]string{"Content-Type": "application/json"}, ""); code != http.StatusBadRequest {
+		t.Fatalf("clear without a target: %d %s", code, resp)
+	}
+	code, resp := rawPost(t, url+"/-/state/clear", fmt.Sprintf(`{"node":%d}`, killed), map[string]string{"Content-Type": "application/json"}, "")
+	if code != http.StatusOK || !strings.Contains(resp, r.ID) {
+		t.Fatalf("clear: %d %s", code, resp)
+	}
+	if left, _ := d.st.Journal().List(); len(left) != 0 {
+		t.Fatalf("journal: %+v", left)
+	}
+	waitUntilTrue(t, "the resolution", func() bool { return sink.count("cleared from the restore journal") == 1 })
+	waitUntilTrue(t, "gauge at 0", func() bool { return promtest.ToFloat64(d.metrics.NodesAwaitingRestore) == 0 })
+	// Back by hand, as the operator would (or not: raftdrill no longer cares).
+	if err := ctl.Controller.(*sandboxctl.Sandbox).Embedded().Restart(context.Background(), killed); err != nil {
+		t.Fatal(err)
+	}
+}

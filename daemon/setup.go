@@ -43,11 +43,11 @@ func (d *Daemon) build(ctx context.Context, cfg *config.Config, prev *setup) (*s
 	}
 	var err error
 	if prev != nil && statefulController(prev.cfg) {
+		// The same controller, already wrapped.
 		s.cluster, err = prev.cluster.reconnect(cfg, d.log)
-	} else {
-		s.cluster, err = Connect(ctx, cfg, d.log)
+		return s, err
 	}
-	if err != nil {
+	if s.cluster, err = Connect(ctx, cfg, d.log); err != nil {
 		return nil, err
 	}
 	if w := d.opts.WrapControl; w != nil {
