@@ -390,7 +390,7 @@ func TestCrashChaos(t *testing.T) {
 
 	var ids []string
 	queued := map[sentAlert]bool{} // alerts queued at some kill
-	var restoreTimes []time.Duration
+	var restoreTimes, downTimes []time.Duration // the latter: a node was down at the restart
 	finishedFirst, leftDown := 0, 0
 	slackDown := true
 	fs.SetDown(slackDown)
@@ -416,7 +416,9 @@ func TestCrashChaos(t *testing.T) {
 
 		// Before the kill, the journal held every node down.
 		entries := journal(t, stateDir)
+		anyDown := false
 		for node, up := range sp.nodesUp(t) {
+			anyDown = anyDown || !up
 			if !up && !slices.ContainsFunc(entries, func(o state.Outage) bool { return o.Node == node }) {
 				t.Fatalf("case %d: node %d is down and not in the restore journal %+v", i+1, node, entries)
 			}
@@ -434,6 +436,9 @@ func TestCrashChaos(t *testing.T) {
 			t.Errorf("case %d: nodes not serving 30 s after the restart: %v\n%s", i+1, sp.nodesUp(t), proc.logs.tail(30))
 		} else {
 			restoreTimes = append(restoreTimes, time.Since(proc.started))
+			if anyDown {
+				downTimes = append(downTimes, restoreTimes[len(restoreTimes)-1])
+			}
 		}
 		testutil.WaitFor(t, "an empty restore journal", 30*time.Second, func() bool {
 			v, ok := proc.metric(t, "raftdrill_nodes_awaiting_restore")
@@ -497,14 +502,17 @@ func TestCrashChaos(t *testing.T) {
 		t.Errorf("last serve exited %d:\n%s", code, proc.logs.tail(20))
 	}
 
-	slices.Sort(restoreTimes)
-	median, worst := time.Duration(0), time.Duration(0)
-	if n := len(restoreTimes); n > 0 {
-		median, worst = restoreTimes[n/2], restoreTimes[n-1]
+	stats := func(ds []time.Duration) string {
+		if len(ds) == 0 {
+			return "none"
+		}
+		slices.Sort(ds)
+		return fmt.Sprintf("median %s, max %s", ds[len(ds)/2].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
 	}
-	summary := fmt.Sprintf("crash chaos: %d SIGKILLs of serve; restart → all nodes serving: median %s, max %s; nodes left down: %d; run ids lost: 0 of %d; "+
+	summary := fmt.Sprintf("crash chaos: %d SIGKILLs of serve; restart (process start) → all nodes serving: %s; "+
+		"in the %d cases with a node down at the restart: %s; nodes left down: %d; run ids lost: 0 of %d; "+
 		"alerts queued at a kill: %d, each delivered once: %v; runs that finished before the SIGKILL landed: %d",
-		*crashCases, median.Round(time.Millisecond), worst.Round(time.Millisecond), leftDown, len(ids), len(queued), dup == 0, finishedFirst)
+		*crashCases, stats(restoreTimes), len(downTimes), stats(downTimes), leftDown, len(ids), len(queued), dup == 0, finishedFirst)
 	t.Log(summary)
 	if testing.Verbose() {
 		fmt.Println(summary)
