@@ -147,9 +147,10 @@ func TestWiredServeFeedsQuorumMetricsAndAlerts(t *testing.T) {
 	if got := sink.messages(); len(got) != 2 {
 		t.Fatalf("want one alert and its resolution, got %q", got)
 	}
-	if v := promtest.ToFloat64(m.AlertsSent.WithLabelValues(alerts.KindQuorumLost, alerts.ResultSent)); v != 2 {
-		t.Fatalf("alerts_sent_total{quorum-lost,sent} = %v", v)
-	}
+	// Counted once Slack's answer is back, a moment after the sink saw it.
+	waitUntilTrue(t, "alerts_sent_total{quorum-lost,sent} = 2", func() bool {
+		return promtest.ToFloat64(m.AlertsSent.WithLabelValues(alerts.KindQuorumLost, alerts.ResultSent)) == 2
+	})
 }
 
 // A drill's run reaches the alerts: a missed threshold is a message naming
