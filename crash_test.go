@@ -389,7 +389,7 @@ func TestCrashChaos(t *testing.T) {
 	moments := []string{"load", "after-kill", "restart", "read-back"}
 
 	var ids []string
-	queued := map[sentAlert]bool{} // alerts queued at some kill
+	queued := map[sentAlert]bool{}              // alerts queued at some kill
 	var restoreTimes, downTimes []time.Duration // the latter: a node was down at the restart
 	finishedFirst, leftDown := 0, 0
 	slackDown := true
