@@ -161,6 +161,8 @@ func TestSeriesExistFromStartUp(t *testing.T) {
 	for _, name := range []string{
 		"raftdrill_drill_runs_total", "raftdrill_failover_duration_seconds", "raftdrill_anomalies_total",
 		"raftdrill_criterion_passed", "raftdrill_node_up", "raftdrill_messages_total", "raftdrill_build_info",
+		"raftdrill_nodes_awaiting_restore", "raftdrill_node_restore_attempts_total",
+		"raftdrill_config_last_reload_successful", "raftdrill_config_last_reload_success_timestamp_seconds",
 	} {
 		if n, err := promtest.GatherAndCount(d.reg, name); err != nil || n == 0 {
 			t.Errorf("%s: %d series at start-up (%v)", name, n, err)
