@@ -15,10 +15,11 @@
 # uid 65532; config/examples_test.go checks the examples' commands against
 # what the exec image ships, and this file against those promises.
 #
-# Both images keep raftdrill's state (the run store) in /var/lib/raftdrill,
-# owned by 65532, the working directory. STATE DIR: set state.dir:
-# /var/lib/raftdrill in the config once that key exists, and mount a volume
-# there to keep runs across restarts (deploy/ does).
+# Both images keep raftdrill's state in /var/lib/raftdrill (RAFTDRILL_STATE_DIR
+# sets state.dir there), owned by 65532, the working directory: the run
+# history, the alert outbox, and the restore journal that lets a restarted
+# raftdrill bring back a node its predecessor left down. Mount a persistent
+# volume there (deploy/ does).
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
@@ -76,7 +77,8 @@ RUN apt-get update \
  && install -d -o 65532 -g 65532 -m 0750 /var/lib/raftdrill
 COPY --from=kubectl /kubectl /usr/local/bin/kubectl
 COPY --from=build /out/raftdrill /usr/local/bin/raftdrill
-ENV HOME=/var/lib/raftdrill
+ENV HOME=/var/lib/raftdrill RAFTDRILL_STATE_DIR=/var/lib/raftdrill
+VOLUME ["/var/lib/raftdrill"]
 WORKDIR /var/lib/raftdrill
 USER 65532:65532
 EXPOSE 9479
@@ -89,6 +91,8 @@ COPY --from=build /out/raftdrill /usr/local/bin/raftdrill
 # /var/lib/raftdrill, owned by nonroot (65532): copied as an entry of /var/lib
 # so that --chown applies to it and to nothing above it.
 COPY --from=build --chown=65532:65532 /out/varlib/ /var/lib/
+ENV RAFTDRILL_STATE_DIR=/var/lib/raftdrill
+VOLUME ["/var/lib/raftdrill"]
 WORKDIR /var/lib/raftdrill
 USER 65532:65532
 EXPOSE 9479

@@ -12,7 +12,7 @@ BIN       := bin/raftdrill
 APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build build-kubernetes run test test-go lint rules deps docs bench bench-check bench-accuracy bench-alerts bench-compare bench-footprint check-static clean dashboards
+.PHONY: all build build-kubernetes run test test-go lint rules deps docs bench bench-check bench-accuracy bench-alerts bench-compare bench-crash bench-restore bench-footprint check-static clean dashboards
 
 all: build
 
@@ -36,6 +36,7 @@ deps:
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$(echo $$missing | tr ' ' '\n' | sort -u); \
@@ -58,9 +59,11 @@ lint:
 	$(GO) tool staticcheck ./...
 	$(GO) tool staticcheck -tags kubernetes ./...
 
-## docs: regenerate the dependency picture in docs/architecture.md
+## docs: regenerate the dependency picture in docs/architecture.md and the
+## deploy/ manifests copied from the alert rules and dashboards
 docs:
 	$(GO) run ./tools/depgraph -write
+	$(GO) generate ./deploy
 
 ## rules: the Prometheus alert rules are valid and pass their unit tests
 rules: deps
@@ -104,12 +107,28 @@ bench-compare: build
 	$(GO) run ./tools/benchcompare -raftdrill $(BIN) -sarama-perf bin/kafka-producer-performance \
 		-messages $(or $(MESSAGES),100000) -rounds $(or $(ROUNDS),15)
 
+## bench-crash: the daemon's chaos test at full length: `raftdrill serve`
+## drilling a separate sandbox is SIGKILLed 50 times at random moments of a
+## drill and started again; prints the median and max time from restart to
+## every node serving, nodes left down, run ids lost (make test runs 4 cases)
+CRASH_CASES ?= 50
+bench-crash:
+	$(GO) test -count=1 -timeout 60m -run '^TestCrashChaos$$' -v . -args -crash.cases=$(CRASH_CASES)
+
+## bench-restore: a restart command that fails for 2 minutes, then works,
+## at the default restore backoff (cap 30 s): the node must come back with no
+## human, node-not-restored fire once and resolve once (make test: 4 s, 1 s cap)
+bench-restore:
+	TEST_RESTART_FAILS_FOR=2m TEST_RESTORE_BACKOFF_MAX=30s \
+		$(GO) test -count=1 -timeout 10m -run '^TestNodeComesBackAfterARestartFailingForAWhile$$' -v ./daemon
+
 ## check-static: the binary both images ship (Dockerfile, stage build), built
 ## the same way: static, -trimpath, -tags kubernetes, the ldflags above. It
 ## must be static, carry those build settings and the version, and, as the
 ## images' user (uid 65532), accept every examples/*.yaml. An example's
 ## cluster.tls/cluster.sasl files live where it is deployed, so for those
-## keys config check reads stand-in files (RAFTDRILL_CLUSTER_* overrides).
+## keys and server.auth_token_file config check reads stand-in files
+## (RAFTDRILL_* overrides).
 STATIC_BIN  := bin/raftdrill-static
 STATIC_TAGS := kubernetes
 check-static:
@@ -128,10 +147,11 @@ check-static:
 		image=$$(sed -n '1,/^[^#]/s/^# image: \([a-z]*\).*/\1/p' "$$f"); \
 		[ -n "$$image" ] || { echo "$$f: no '# image:' line among its first comments"; exit 1; }; \
 		env=""; \
-		for kv in tls:ca_file tls:cert_file tls:key_file sasl:password_file; do \
-			sec=$${kv%%:*}; key=$${kv#*:}; \
+		for kv in server_auth_token_file:auth_token_file cluster_tls_ca_file:ca_file cluster_tls_cert_file:cert_file \
+			cluster_tls_key_file:key_file cluster_sasl_password_file:password_file; do \
+			var=$${kv%%:*}; key=$${kv#*:}; \
 			if grep -Eq "^[[:space:]]+$$key:" "$$f"; then \
-				env="$$env RAFTDRILL_CLUSTER_$$(echo "$$sec"_"$$key" | tr a-z A-Z)=$$standin/file"; \
+				env="$$env RAFTDRILL_$$(echo "$$var" | tr a-z A-Z)=$$standin/file"; \
 			fi; \
 		done; \
 		printf '%s (image: %s)%s: ' "$$f" "$$image" "$${env:+, stand-ins for$$(printf '%s' "$$env" | sed 's/=[^ ]*//g')}"; \

@@ -25,13 +25,17 @@ import (
 	"github.com/raftdrill/raftdrill/daemon/report"
 	"github.com/raftdrill/raftdrill/probes/drills"
 	"github.com/raftdrill/raftdrill/run"
+	"github.com/raftdrill/raftdrill/state"
 )
 
-// Exit codes of the contract.
+// Exit codes of the contract, and one of ours: a node raftdrill took down
+// is still down when it stops (its journal entry is kept; the next start of
+// serve or run restores it).
 const (
-	exitPassed    = 0
-	exitFailed    = 1
-	exitCannotRun = 2
+	exitPassed        = 0
+	exitFailed        = 1
+	exitCannotRun     = 2
+	exitNodesLeftDown = 3
 )
 
 // exitError carries an exit code up through cobra.
@@ -46,6 +50,11 @@ func main() {
 	if version.Version == "" {
 		version.Version = "dev" // built without the Makefile's -ldflags
 	}
+	// A closed log pipe (`raftdrill serve 2>&1 | head`) must not kill
+	// raftdrill mid-drill: with SIGPIPE handled, a write to it fails with
+	// EPIPE instead, which the logger ignores. Handled, not ignored, so
+	// that the nodes and commands raftdrill starts get the default back.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := rootCmd()
@@ -75,7 +84,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate(version.Print("raftdrill") + "\n")
-	root.AddCommand(serveCmd(), runCmd(), sandboxCmd(), configCmd(), versionCmd())
+	root.AddCommand(serveCmd(), runCmd(), sandboxCmd(), configCmd(), stateCmd(), versionCmd())
 	return root
 }
 
@@ -113,7 +122,12 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			log := newLogger(cfg)
-			d, err := daemon.New(cmd.Context(), cfg, daemon.Options{Logger: log})
+			// SIGHUP reloads (a closed terminal sends it too): from here
+			// on it never kills the daemon.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			d, err := daemon.New(cmd.Context(), cfg, daemon.Options{Logger: log, ConfigPath: path})
 			if err != nil {
 				return exitError{exitCannotRun, err}
 			}
@@ -121,7 +135,22 @@ func serveCmd() *cobra.Command {
 				d.Close()
 				return exitError{exitCannotRun, err}
 			}
+			go func() {
+				for {
+					select {
+					case <-cmd.Context().Done():
+						return
+					case <-hup:
+						log.Info("SIGHUP: reloading the configuration")
+						_, _ = d.Reload(cmd.Context()) // it logs what went wrong
+					}
+				}
+			}()
 			if err := d.Serve(cmd.Context()); err != nil {
+				var left *daemon.NodesLeftDownError
+				if errors.As(err, &left) {
+					return exitError{exitNodesLeftDown, err}
+				}
 				return exitError{exitCannotRun, err}
 			}
 			return nil
@@ -144,7 +173,9 @@ func runCmd() *cobra.Command {
 		Use:   "run DRILL",
 		Short: "Run one drill once, in the foreground (" + strings.Join(drills.Names(), ", ") + ")",
 		Long: "Runs one drill with live progress on stderr and a readable report on stdout.\n" +
-			"Exit status: 0 passed, 1 failed (a criterion missed or an anomaly found), 2 could not run.",
+			"It first restores any node an earlier drill left down (the restore journal in state.dir).\n" +
+			"Exit status: 0 passed, 1 failed (a criterion missed or an anomaly found), 2 could not run,\n" +
+			"3 a node raftdrill took down is still down (its journal entry is kept).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -160,6 +191,14 @@ func runCmd() *cobra.Command {
 			}
 			log := newLogger(cfg)
 			ctx := cmd.Context()
+			// A closed terminal does not stop a drill half-way: it
+			// finishes, restores its nodes and is kept in the run history.
+			signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+			st, err := state.Open(cfg.State.Dir, state.Me("run "+name, ""))
+			if err != nil {
+				return exitError{exitCannotRun, err}
+			}
+			defer st.Close()
 			cl, err := daemon.Connect(ctx, cfg, log)
 			if err != nil {
 				return exitError{exitCannotRun, err}
@@ -173,9 +212,14 @@ func runCmd() *cobra.Command {
 			progress := func(msg string) {
 				fmt.Fprintf(os.Stderr, "[%6.2fs] %s\n", time.Since(start).Seconds(), msg)
 			}
-			r, err := daemon.RunOnce(ctx, cfg, cl, name, log, progress)
-			if err != nil {
-				return exitError{exitCannotRun, err}
+			r, err := daemon.RunOnce(ctx, cfg, st, cl, name, log, progress)
+			var left *daemon.NodesLeftDownError
+			if err != nil && (!errors.As(err, &left) || r.ID == "") {
+				code := exitCannotRun
+				if left != nil {
+					code = exitNodesLeftDown
+				}
+				return exitError{code, err}
 			}
 			if asJSON {
 				enc := json.NewEncoder(os.Stdout)
@@ -185,10 +229,12 @@ func runCmd() *cobra.Command {
 			} else {
 				report.Write(os.Stdout, r)
 			}
-			switch r.Status {
-			case run.StatusPassed:
+			switch {
+			case left != nil:
+				return exitError{exitNodesLeftDown, err}
+			case r.Status == run.StatusPassed:
 				return nil
-			case run.StatusFailed:
+			case r.Status == run.StatusFailed:
 				return exitError{exitFailed, nil}
 			default:
 				return exitError{exitCannotRun, nil}

@@ -87,6 +87,7 @@ func startSandbox(t *testing.T) sandboxProc {
 func (sp sandboxProc) config(t *testing.T, extra string) string {
 	t.Helper()
 	var b strings.Builder
+	fmt.Fprintf(&b, "state:\n  dir: %q\n", t.TempDir())
 	b.WriteString("cluster:\n  name: separate-sandbox\n  request_timeout: 3s\n  nodes:\n")
 	for i, a := range sp.nodes {
 		fmt.Fprintf(&b, "    - {id: %d, address: %q}\n", i+1, a)

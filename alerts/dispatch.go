@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftdrill/raftdrill/state"
 )
 
 // DispatcherOptions shape delivery.
@@ -23,6 +26,20 @@ type DispatcherOptions struct {
 	// number of messages waiting. Either may be nil.
 	Sent   *prometheus.CounterVec
 	Queued prometheus.Gauge
+	// Outbox, when set, makes delivery durable: each message is stored
+	// before it is queued and removed once Slack accepts it (or refuses it
+	// for good), and the messages an earlier raftdrill left are sent
+	// first, in order.
+	Outbox OutboxStore
+}
+
+// OutboxStore is where undelivered messages wait, in order (package
+// state's outbox).
+type OutboxStore interface {
+	Append(data []byte) (uint64, error)
+	Put(seq uint64, data []byte) error
+	Delete(seqs ...uint64) error
+	List() ([]state.OutboxItem, error)
 }
 
 // Notifier delivers one message. Like Alertmanager's notify.Notifier it
@@ -52,15 +69,16 @@ func RetryAfter(err error) time.Duration {
 // when it fills the oldest messages are folded into one summary. With no
 // notifier (Slack not configured) messages are logged and counted only.
 type Dispatcher struct {
-	n    Notifier
 	opts DispatcherOptions
 	log  *slog.Logger
 
 	mu       sync.Mutex
+	n        Notifier // swapped by a config reload
 	queue    []*Message
 	inflight *Message // taken off the queue, being delivered
 	seq      uint64
 	wake     chan struct{}
+	flushCtx context.Context // bounds the last delivery round (Stop sets it)
 }
 
 // NewDispatcher returns a dispatcher; n nil means Slack is not configured.
@@ -88,24 +106,132 @@ func NewDispatcher(n Notifier, opts DispatcherOptions, log *slog.Logger) *Dispat
 			}
 		}
 	}
-	return &Dispatcher{n: n, opts: opts, log: log, wake: make(chan struct{}, 1)}
+	d := &Dispatcher{n: n, opts: opts, log: log, wake: make(chan struct{}, 1)}
+	d.restore()
+	return d
 }
 
-// Enqueue adds a message behind the others. It never blocks.
-func (d *Dispatcher) Enqueue(m *Message) {
+// restore queues what an earlier raftdrill stored and could not deliver.
+func (d *Dispatcher) restore() {
+	if d.opts.Outbox == nil {
+		return
+	}
+	items, err := d.opts.Outbox.List()
+	if err != nil {
+		d.log.Error("alert outbox unreadable: alerts from before the restart are not sent", "err", err)
+		return
+	}
+	var bad []uint64
+	for _, it := range items {
+		var m Message
+		if err := json.Unmarshal(it.Data, &m); err != nil {
+			d.log.Error("alert in the outbox does not decode; dropped", "seq", it.Seq, "err", err)
+			bad = append(bad, it.Seq)
+			continue
+		}
+		m.Seq, m.stored = it.Seq, true
+		d.queue = append(d.queue, &m)
+		d.seq = max(d.seq, it.Seq)
+	}
+	if len(bad) > 0 {
+		_ = d.opts.Outbox.Delete(bad...)
+	}
+	if len(d.queue) > 0 {
+		d.log.Warn("alerts from before the restart will be sent first", "count", len(d.queue))
+	}
+	d.setQueuedLocked()
+}
+
+// SetNotifier replaces the channel (a config reload); the queue stays.
+func (d *Dispatcher) SetNotifier(n Notifier, backoff, backoffMax time.Duration) {
 	d.mu.Lock()
-	d.seq++
-	m.Seq = d.seq
-	if d.n == nil {
+	defer d.mu.Unlock()
+	d.n = n
+	if backoff > 0 {
+		d.opts.Backoff = backoff
+		d.opts.BackoffMax = max(backoffMax, backoff)
+	}
+}
+
+func (d *Dispatcher) notifier() Notifier {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n
+}
+
+// store writes m to the outbox (a new message when seq is 0).
+func (d *Dispatcher) store(m *Message) {
+	if d.opts.Outbox == nil {
+		return
+	}
+	data, err := json.Marshal(m)
+	if err == nil {
+		if !m.stored {
+			var seq uint64
+			if seq, err = d.opts.Outbox.Append(data); err == nil {
+				m.Seq, m.stored = seq, true
+			}
+		} else {
+			err = d.opts.Outbox.Put(m.Seq, data)
+		}
+	}
+	if err != nil {
+		d.log.Error("alert not stored in the outbox: it is lost if raftdrill stops before Slack takes it", "kind", m.Kind(), "err", err)
+	}
+}
+
+// unstore removes delivered (or folded) messages from the outbox.
+func (d *Dispatcher) unstore(ms ...*Message) {
+	if d.opts.Outbox == nil {
+		return
+	}
+	var seqs []uint64
+	for _, m := range ms {
+		if m.stored {
+			seqs = append(seqs, m.Seq)
+		}
+	}
+	if len(seqs) == 0 {
+		return
+	}
+	if err := d.opts.Outbox.Delete(seqs...); err != nil {
+		d.log.Error("delivered alert not removed from the outbox: it may be sent again after a restart", "err", err)
+	}
+}
+
+// Enqueue adds a message behind the others: stored in the outbox first,
+// when there is one. It does not wait for delivery.
+func (d *Dispatcher) Enqueue(m *Message) {
+	if d.notifier() == nil {
+		d.mu.Lock()
+		d.seq++
+		m.Seq = d.seq
 		d.mu.Unlock()
 		d.count(m, ResultDisabled)
 		d.log.Debug("alert not sent: Slack is not configured", "kind", m.Kind(), "op", m.Op.String(), "title", m.Alert.Title, "text", m.Alert.Text)
 		return
 	}
+	if d.opts.Outbox != nil {
+		d.store(m)
+	} else {
+		d.mu.Lock()
+		d.seq++
+		m.Seq = d.seq
+		d.mu.Unlock()
+	}
+	d.mu.Lock()
 	d.queue = append(d.queue, m)
 	dropped := d.foldOverflowLocked()
+	var summary *Message
+	if len(dropped) > 0 {
+		summary = d.queue[0]
+	}
 	d.setQueuedLocked()
 	d.mu.Unlock()
+	if summary != nil {
+		d.store(summary)
+		d.unstore(dropped...)
+	}
 	for _, v := range dropped {
 		d.count(v, ResultDropped)
 		d.log.Warn("alert queue full: oldest alert folded into a summary", "kind", v.Kind(), "op", v.Op.String(), "title", v.Alert.Title)
@@ -137,7 +263,9 @@ func (d *Dispatcher) foldOverflowLocked() []*Message {
 	for len(d.queue) > d.opts.QueueSize {
 		head := d.queue[0]
 		if head.Overflow == nil {
-			sum := &Message{Seq: head.Seq, At: head.At, Overflow: &Overflow{}}
+			// The summary takes the oldest message's place in the outbox.
+			sum := &Message{Seq: head.Seq, stored: head.stored, At: head.At, Overflow: &Overflow{}}
+			head.stored = false
 			sum.Overflow.add(head)
 			dropped = append(dropped, head)
 			d.queue[0] = sum
@@ -173,6 +301,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			break
 		}
 		delivered := d.deliver(ctx, m)
+		if delivered {
+			d.unstore(m)
+		}
 		d.mu.Lock()
 		d.inflight = nil
 		if !delivered {
@@ -212,9 +343,12 @@ func (d *Dispatcher) next(ctx context.Context) *Message {
 // deliver tries until the message is sent or refused for good; false when
 // ctx ended first (the message is still to be sent).
 func (d *Dispatcher) deliver(ctx context.Context, m *Message) bool {
+	d.mu.Lock()
 	backoff := d.opts.Backoff
+	d.mu.Unlock()
 	for attempt := 1; ; attempt++ {
-		retry, err := d.n.Notify(ctx, m)
+		steps := m.Steps
+		retry, err := d.notifier().Notify(ctx, m)
 		if err == nil {
 			d.count(m, ResultSent)
 			d.log.Info("alert sent", "kind", m.Kind(), "op", m.Op.String(), "firing", m.Firing, "attempts", attempt)
@@ -229,10 +363,15 @@ func (d *Dispatcher) deliver(ctx context.Context, m *Message) bool {
 			return true
 		}
 		d.count(m, ResultRetry)
+		if m.Steps != steps {
+			d.store(m) // a retry after a restart must not redo a step
+		}
 		wait := RetryAfter(err)
 		if wait <= 0 {
+			d.mu.Lock()
 			wait = jitter(backoff)
 			backoff = min(2*backoff, d.opts.BackoffMax)
+			d.mu.Unlock()
 		}
 		d.log.Warn("alert not delivered; will retry", "kind", m.Kind(), "op", m.Op.String(), "attempt", attempt, "retry_in", wait,
 			"queued", d.Len(), "err", err)
@@ -252,32 +391,66 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/5 + rand.N(2*d/5+1)
 }
 
-// flush tries once more, briefly, to deliver what is queued at shutdown,
-// stopping at the first failure: Slack is evidently still unreachable.
+// Stop ends Run, giving the last delivery round until ctx ends, and waits
+// for it; done is what Run's goroutine closes.
+func (d *Dispatcher) Stop(ctx context.Context, cancelRun context.CancelFunc, done <-chan struct{}) {
+	d.mu.Lock()
+	d.flushCtx = ctx
+	d.mu.Unlock()
+	cancelRun()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// flush tries once more to deliver what is queued at shutdown, stopping
+// at the first failure: Slack is evidently still unreachable. With an
+// outbox, what is left is sent after the restart.
 func (d *Dispatcher) flush() {
-	ctx, cancel := context.WithTimeout(context.Background(), d.opts.FlushTimeout)
-	defer cancel()
+	d.mu.Lock()
+	ctx := d.flushCtx
+	d.mu.Unlock()
+	if ctx == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), d.opts.FlushTimeout)
+		defer cancel()
+	}
 	for {
 		d.mu.Lock()
-		if len(d.queue) == 0 {
+		if len(d.queue) == 0 || ctx.Err() != nil {
+			left := len(d.queue)
 			d.mu.Unlock()
+			d.leftBehind(left, ctx.Err())
 			return
 		}
 		m := d.queue[0]
 		d.queue = d.queue[1:]
 		d.setQueuedLocked()
 		d.mu.Unlock()
-		retry, err := d.n.Notify(ctx, m)
+		retry, err := d.notifier().Notify(ctx, m)
 		if err == nil {
 			d.count(m, ResultSent)
+			d.unstore(m)
 			continue
 		}
 		if !retry {
 			d.count(m, ResultFailed)
+			d.unstore(m)
 			continue
 		}
-		d.log.Error("alerts not delivered before shutdown", "count", d.Len()+1, "err", err)
+		d.leftBehind(d.Len()+1, err)
 		return
+	}
+}
+
+func (d *Dispatcher) leftBehind(n int, err error) {
+	switch {
+	case n == 0:
+	case d.opts.Outbox != nil:
+		d.log.Warn("alerts not delivered before shutdown are kept in the outbox and sent after the restart", "count", n, "err", err)
+	default:
+		d.log.Error("alerts not delivered before shutdown", "count", n, "err", err)
 	}
 }
 

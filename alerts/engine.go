@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,9 +32,15 @@ type Engine struct {
 	send func(*Message)
 	log  *slog.Logger
 
-	obs  chan quorum.Observation
-	runs chan run.Run
-	done chan struct{}
+	obs chan quorum.Observation
+	// facts are finished runs and node outages, in one channel so that
+	// they are evaluated in the order they happened.
+	facts chan fact
+	sets  chan Settings
+	done  chan struct{}
+	// boot makes firing ids unique across restarts: messages of an earlier
+	// raftdrill may still be in the outbox.
+	boot string
 
 	// Owned by the goroutine in Run (or a test calling the handlers).
 	seq      uint64
@@ -44,6 +51,39 @@ type Engine struct {
 	lastPass time.Time
 	lastRun  *run.Run
 	notes    map[string]*plannedNote // run id → planned outage
+	left     map[int32]*firing       // node-not-restored, by node
+}
+
+// NodeOutage is a node a drill took down that raftdrill has not brought
+// back yet, as the restore loop reports it.
+type NodeOutage struct {
+	Node       int32
+	Run, Drill string
+	Since      time.Time // when the drill took it down
+	Attempts   int       // restore attempts so far
+	LastError  string
+	// Firing is the node-not-restored firing an earlier raftdrill announced
+	// for it: this one resolves it rather than announce it again.
+	Firing string
+	// Announced, when set, is called (from the engine's goroutine) with
+	// the firing id once the announcement is queued, so that the restore
+	// journal can remember it.
+	Announced func(firing string)
+	// Cleared: an operator removed the node from the restore journal
+	// (raftdrill state clear); it is no longer restored.
+	Cleared bool
+}
+
+type nodeEvent struct {
+	o        NodeOutage
+	restored bool
+	down     time.Duration
+}
+
+// fact is a finished run or a node outage event.
+type fact struct {
+	run  *run.Run
+	node *nodeEvent
 }
 
 // firing is one open alert.
@@ -83,11 +123,49 @@ func NewEngine(set Settings, plan *Planner, send func(*Message), log *slog.Logge
 	return &Engine{
 		set: set, plan: plan, send: send, log: log,
 		obs:     make(chan quorum.Observation, 16),
-		runs:    make(chan run.Run, 64),
+		facts:   make(chan fact, 64),
+		sets:    make(chan Settings, 1),
 		done:    make(chan struct{}),
+		boot:    strconv.FormatInt(time.Now().Unix(), 36),
 		drills:  map[string]*drillState{},
 		notes:   map[string]*plannedNote{},
+		left:    map[int32]*firing{},
 		started: time.Now(),
+	}
+}
+
+// SetSettings replaces the thresholds (a config reload); firings stay.
+func (e *Engine) SetSettings(set Settings) {
+	if set.QuorumLostAfter < 1 {
+		set.QuorumLostAfter = 1
+	}
+	select {
+	case <-e.sets: // an older reload not applied yet
+	default:
+	}
+	select {
+	case e.sets <- set:
+	case <-e.done:
+	}
+}
+
+// NodeNotRestored is called by the restore loop after each failed attempt
+// to bring back a node a drill left down, and at shutdown for every node
+// still down: the first opens node-not-restored at once, the others update
+// it. It waits for the engine, like RunFinished: this is not to be lost.
+func (e *Engine) NodeNotRestored(o NodeOutage) { e.nodeEvent(nodeEvent{o: o}) }
+
+// NodeRestored is called when such a node serves Kafka again: it resolves
+// node-not-restored, once.
+func (e *Engine) NodeRestored(o NodeOutage, down time.Duration) {
+	e.nodeEvent(nodeEvent{o: o, restored: true, down: down})
+}
+
+func (e *Engine) nodeEvent(ev nodeEvent) {
+	select {
+	case e.facts <- fact{node: &ev}:
+	case <-e.done:
+		e.log.Error("alert engine stopped; node outage not alerted", "node", ev.o.Node, "run", ev.o.Run, "restored", ev.restored)
 	}
 }
 
@@ -111,14 +189,16 @@ func (e *Engine) RunStarted(r run.Run) { e.plan.Begin(r.ID, r.Drill) }
 func (e *Engine) RunFinished(r run.Run) {
 	e.plan.End(r.ID, finishedAt(r))
 	select {
-	case e.runs <- r:
+	case e.facts <- fact{run: &r}:
 	case <-e.done:
 		e.log.Error("alert engine stopped; run not evaluated", "run", r.ID, "drill", r.Drill, "status", r.Status)
 	}
 }
 
-// Run evaluates until ctx ends. Runs that finish after that (drills cut
-// short by the shutdown) are not alerted on.
+// Run evaluates until ctx ends. Runs and node outages handed over before
+// then are evaluated before it returns: the daemon stops the engine only
+// after the last drill has finished and restored what it could, so that
+// drill's run and any node it left down still reach Slack.
 func (e *Engine) Run(ctx context.Context) {
 	defer close(e.done)
 	tick := time.NewTicker(time.Second)
@@ -126,20 +206,48 @@ func (e *Engine) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			e.drain()
 			return
 		case o := <-e.obs:
 			e.onObservation(o, time.Now())
-		case r := <-e.runs:
-			e.onRunFinished(r, time.Now())
+		case f := <-e.facts:
+			e.onFact(f, time.Now())
+		case set := <-e.sets:
+			e.set = set
 		case now := <-tick.C:
 			e.onTick(now)
 		}
 	}
 }
 
-func (e *Engine) open(kind string, a Alert, now time.Time) *firing {
+// drain evaluates what was handed over before the engine was told to stop.
+func (e *Engine) drain() {
+	for {
+		select {
+		case f := <-e.facts:
+			e.onFact(f, time.Now())
+		default:
+			return
+		}
+	}
+}
+
+func (e *Engine) onFact(f fact, now time.Time) {
+	if f.run != nil {
+		e.onRunFinished(*f.run, now)
+	}
+	if f.node != nil {
+		e.onNode(*f.node, now)
+	}
+}
+
+func (e *Engine) nextID(kind string) string {
 	e.seq++
-	f := &firing{id: fmt.Sprintf("%s#%d", kind, e.seq), kind: kind, lastSent: now, alert: a}
+	return fmt.Sprintf("%s#%s-%d", kind, e.boot, e.seq)
+}
+
+func (e *Engine) open(kind string, a Alert, now time.Time) *firing {
+	f := &firing{id: e.nextID(kind), kind: kind, lastSent: now, alert: a}
 	e.log.Info("alert firing", "kind", kind, "firing", f.id, "title", a.Title)
 	e.send(&Message{Firing: f.id, Op: OpOpen, Alert: a, At: now, Resolvable: true})
 	return f
@@ -148,8 +256,7 @@ func (e *Engine) open(kind string, a Alert, now time.Time) *firing {
 // event sends a message that opens nothing: a data anomaly is a fact about
 // one run, not a state that later resolves.
 func (e *Engine) event(a Alert, now time.Time) {
-	e.seq++
-	id := fmt.Sprintf("%s#%d", a.Kind, e.seq)
+	id := e.nextID(a.Kind)
 	e.log.Info("alert", "kind", a.Kind, "firing", id, "title", a.Title)
 	e.send(&Message{Firing: id, Op: OpOpen, Alert: a, At: now})
 }
@@ -197,6 +304,9 @@ func (e *Engine) firings() []*firing {
 	}
 	add(e.quorum.firing)
 	add(e.stale)
+	for _, id := range sortedIDs(e.left) {
+		add(e.left[id])
+	}
 	for _, name := range sortedKeys(e.drills) {
 		add(e.drills[name].missed)
 		add(e.drills[name].errored)
@@ -320,7 +430,7 @@ func (e *Engine) onRunFinished(r run.Run, now time.Time) {
 		e.resolve(&ds.errored, now, fmt.Sprintf("Drill *%s* runs again (run %s).", esc(r.Drill), esc(r.ID)))
 		e.event(runAlert(KindDataAnomaly, r, notes), now)
 		sent = true
-	case r.Status == run.StatusError:
+	case r.Status == run.StatusError || r.Status == run.StatusInterrupted:
 		a := runAlert(KindDrillError, r, notes)
 		if ds.errored == nil {
 			ds.errored = e.open(KindDrillError, a, now)
@@ -383,6 +493,12 @@ func runAlert(kind string, r run.Run, notes []string) Alert {
 	case KindDrillError:
 		a.Title = fmt.Sprintf("Drill %s could not run", r.Drill)
 		a.Text = fmt.Sprintf("Drill *%s* could not run: %s", esc(r.Drill), esc(r.Error))
+		if r.Status == run.StatusInterrupted {
+			a.Title = fmt.Sprintf("Drill %s was interrupted", r.Drill)
+			a.Text = fmt.Sprintf("Drill *%s* was interrupted: raftdrill stopped during the run (killed, crashed or its host went down) "+
+				"and found it unfinished when it started again. Any node it had down is restored by raftdrill (see node-not-restored). %s",
+				esc(r.Drill), esc(r.Error))
+		}
 	default:
 		a.Title = fmt.Sprintf("Drill %s missed %d of %d criteria", r.Drill, len(missed), len(r.Criteria))
 		a.Text = fmt.Sprintf("Drill *%s* failed: %s.", esc(r.Drill), strings.Join(missed, "; "))
@@ -451,3 +567,71 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func sortIDs(ids []int32) { slices.Sort(ids) }
+
+func sortedIDs[V any](m map[int32]V) []int32 {
+	out := make([]int32, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// onNode is node-not-restored: one firing per node, opened at the first
+// failed attempt to bring it back (or the shutdown that leaves it down),
+// resolved once when it serves again.
+func (e *Engine) onNode(ev nodeEvent, now time.Time) {
+	o := ev.o
+	f := e.left[o.Node]
+	if ev.restored {
+		if f == nil && o.Firing != "" {
+			// Announced by an earlier raftdrill and restored before this
+			// one failed an attempt: resolve that announcement.
+			f = &firing{id: o.Firing, kind: KindNodeNotRestored, alert: nodeAlert(o, now)}
+		}
+		if f == nil {
+			return // never announced: restored at the first attempt
+		}
+		delete(e.left, o.Node)
+		why := fmt.Sprintf("Node *%d* serves Kafka again, %s after drill *%s* (run %s) took it down; restored by raftdrill after %d attempts.",
+			o.Node, RoundDuration(ev.down), esc(o.Drill), esc(o.Run), o.Attempts+1)
+		if o.Cleared {
+			why = fmt.Sprintf("Node *%d* was cleared from the restore journal by an operator (raftdrill state clear): raftdrill no longer restores it.", o.Node)
+		}
+		e.resolve(&f, now, why)
+		return
+	}
+	a := nodeAlert(o, now)
+	switch {
+	case f != nil:
+		f.alert = a // repeats show the latest attempt
+	case o.Firing != "":
+		e.left[o.Node] = &firing{id: o.Firing, kind: KindNodeNotRestored, lastSent: now, alert: a}
+		e.log.Info("node-not-restored still firing from before the restart", "node", o.Node, "firing", o.Firing)
+	default:
+		f = e.open(KindNodeNotRestored, a, now)
+		e.left[o.Node] = f
+		if o.Announced != nil {
+			o.Announced(f.id)
+		}
+	}
+}
+
+func nodeAlert(o NodeOutage, now time.Time) Alert {
+	a := Alert{Kind: KindNodeNotRestored, Drill: o.Drill, RunID: o.Run, Since: o.Since,
+		Title: fmt.Sprintf("Node %d left down by drill %s", o.Node, o.Drill),
+		Figures: []Figure{
+			{Name: "Node", Value: fmt.Sprint(o.Node)},
+			{Name: "Down since", Value: stamp(o.Since) + " (" + RoundDuration(now.Sub(o.Since)).String() + ")"},
+			{Name: "Restore attempts", Value: fmt.Sprint(o.Attempts)},
+		}}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Drill *%s* (run %s) took node *%d* down and raftdrill has not brought it back.", esc(o.Drill), esc(o.Run), o.Node)
+	if o.LastError != "" {
+		fmt.Fprintf(&b, " Last attempt: %s", esc(o.LastError))
+	}
+	fmt.Fprintf(&b, "\nraftdrill keeps trying, with backoff and no limit, until the node serves Kafka; no drill runs meanwhile. "+
+		"If the node is gone for good, `raftdrill state clear --node %d` stops it.", o.Node)
+	a.Text = b.String()
+	return a
+}

@@ -14,13 +14,16 @@ const (
 	KindDataAnomaly     = "data-anomaly"
 	KindDrillError      = "drill-error"
 	KindDrillsStale     = "drills-stale"
+	// KindNodeNotRestored is a node a drill took down that raftdrill has
+	// not brought back: the worst thing it can do to a cluster.
+	KindNodeNotRestored = "node-not-restored"
 	// KindOverflow is the one message that summarises alerts folded out
 	// of a full queue while Slack was unreachable.
 	KindOverflow = "queue-overflow"
 )
 
 // Kinds lists every kind, so that metric series exist from start-up.
-var Kinds = []string{KindQuorumLost, KindThresholdMissed, KindDataAnomaly, KindDrillError, KindDrillsStale, KindOverflow}
+var Kinds = []string{KindQuorumLost, KindThresholdMissed, KindDataAnomaly, KindDrillError, KindDrillsStale, KindNodeNotRestored, KindOverflow}
 
 // Delivery results: the result label of raftdrill_alerts_sent_total.
 const (
@@ -101,6 +104,8 @@ type Message struct {
 	// Steps of a multi-call delivery already done, so that a retry does
 	// not post a thread reply twice.
 	Steps int
+
+	stored bool // in the outbox, at Seq
 }
 
 // Kind is the metric label for the message.

@@ -52,6 +52,13 @@ func NewPlanner(grace, maxOutage time.Duration) *Planner {
 	return &Planner{grace: grace, maxOutage: maxOutage, windows: map[int32]*window{}}
 }
 
+// SetTimes replaces the grace and the longest outage (a config reload).
+func (p *Planner) SetTimes(grace, maxOutage time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.grace, p.maxOutage = grace, maxOutage
+}
+
 // Begin records that a drill run started.
 func (p *Planner) Begin(run, drill string) {
 	p.mu.Lock()

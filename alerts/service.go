@@ -3,7 +3,6 @@ package alerts
 import (
 	"context"
 	"log/slog"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,6 +18,8 @@ type Options struct {
 	// NoScheduledDrills turns the drills-stale dead-man's switch off: with
 	// no drill on a schedule it could only ever fire.
 	NoScheduledDrills bool
+	// Outbox, when set, makes delivery durable (see DispatcherOptions).
+	Outbox OutboxStore
 }
 
 // Service is the alerting side assembled from config: the planner (which
@@ -29,7 +30,9 @@ type Service struct {
 	Engine     *Engine
 	Dispatcher *Dispatcher
 	log        *slog.Logger
-	wg         sync.WaitGroup
+
+	stopEngine, stopDispatcher context.CancelFunc
+	engineDone, dispatcherDone chan struct{}
 }
 
 // NewService builds the alerting side from cfg, delivering through n (nil:
@@ -43,14 +46,25 @@ func NewService(cfg *config.Config, n Notifier, opts Options) *Service {
 	a := cfg.Alerts
 	d := NewDispatcher(n, DispatcherOptions{
 		QueueSize: a.QueueSize, Backoff: a.RetryBackoff, BackoffMax: a.RetryBackoffMax,
-		Sent: opts.Sent, Queued: opts.Queued,
+		Sent: opts.Sent, Queued: opts.Queued, Outbox: opts.Outbox,
 	}, log)
+	p := NewPlanner(a.DrillRecoveryGrace, a.DrillMaxOutage)
+	s := &Service{Planner: p, Engine: NewEngine(settings(cfg, opts.NoScheduledDrills), p, d.Enqueue, log), Dispatcher: d, log: log}
+	logChannel(cfg, log)
+	return s
+}
+
+func settings(cfg *config.Config, noScheduled bool) Settings {
+	a := cfg.Alerts
 	set := Settings{QuorumLostAfter: a.QuorumLostAfter, RepeatInterval: a.Slack.RepeatInterval, StaleAfter: a.DrillsStaleAfter}
-	if opts.NoScheduledDrills {
+	if noScheduled {
 		set.StaleAfter = 0
 	}
-	p := NewPlanner(a.DrillRecoveryGrace, a.DrillMaxOutage)
-	s := &Service{Planner: p, Engine: NewEngine(set, p, d.Enqueue, log), Dispatcher: d, log: log}
+	return set
+}
+
+func logChannel(cfg *config.Config, log *slog.Logger) {
+	a := cfg.Alerts
 	switch {
 	case a.Slack.TokenFile != "":
 		log.Info("alerts go to Slack with a bot token", "channel", a.Slack.Channel)
@@ -59,25 +73,55 @@ func NewService(cfg *config.Config, n Notifier, opts Options) *Service {
 	default:
 		log.Info("Slack not configured: alerts are evaluated and logged at debug level, not sent")
 	}
-	return s
 }
 
-// Start runs the engine and the dispatcher until ctx ends.
+// Reload applies a new configuration's alert settings and channel; open
+// firings and queued messages stay.
+func (s *Service) Reload(cfg *config.Config, n Notifier, noScheduled bool) {
+	a := cfg.Alerts
+	s.Engine.SetSettings(settings(cfg, noScheduled))
+	s.Planner.SetTimes(a.DrillRecoveryGrace, a.DrillMaxOutage)
+	s.Dispatcher.SetNotifier(n, a.RetryBackoff, a.RetryBackoffMax)
+	logChannel(cfg, s.log)
+}
+
+// Start runs the engine and the dispatcher until Stop (or ctx ends).
 func (s *Service) Start(ctx context.Context) {
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.Engine.Run(ctx) }()
-	go func() { defer s.wg.Done(); s.Dispatcher.Run(ctx) }()
+	var ectx, dctx context.Context
+	ectx, s.stopEngine = context.WithCancel(ctx)
+	dctx, s.stopDispatcher = context.WithCancel(ctx)
+	s.engineDone, s.dispatcherDone = make(chan struct{}), make(chan struct{})
+	go func() { defer close(s.engineDone); s.Engine.Run(ectx) }()
+	go func() { defer close(s.dispatcherDone); s.Dispatcher.Run(dctx) }()
+}
+
+// Stop stops in order, within ctx: the engine first, after it has
+// evaluated every run and node outage handed to it (the drill that the
+// shutdown cut short, the nodes it left down), then the dispatcher after
+// a last delivery round. What Slack did not take stays in the outbox.
+func (s *Service) Stop(ctx context.Context) {
+	s.stopEngine()
+	select {
+	case <-s.engineDone:
+	case <-ctx.Done():
+		s.log.Warn("stopped waiting for the alert engine", "err", ctx.Err())
+	}
+	s.Dispatcher.Stop(ctx, s.stopDispatcher, s.dispatcherDone)
+	if ctx.Err() != nil {
+		s.log.Warn("stopped waiting for alerts to be delivered", "queued", s.Dispatcher.Len())
+	}
 }
 
 // Wait waits for both to stop (the dispatcher's last delivery round
 // included) or for ctx to end.
 func (s *Service) Wait(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.log.Warn("stopped waiting for alerts to be delivered", "queued", s.Dispatcher.Len())
+	for _, done := range []chan struct{}{s.engineDone, s.dispatcherDone} {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.log.Warn("stopped waiting for alerts to be delivered", "queued", s.Dispatcher.Len())
+			return
+		}
 	}
 }
 

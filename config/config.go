@@ -18,6 +18,7 @@ type Config struct {
 	Cluster Cluster `mapstructure:"cluster"`
 	Probes  Probes  `mapstructure:"probes"`
 	Alerts  Alerts  `mapstructure:"alerts"`
+	State   State   `mapstructure:"state"`
 
 	// sections holds the decoded sections owned by other packages, by key;
 	// sectionOrder their keys in the order they were registered.
@@ -33,6 +34,25 @@ type Server struct {
 	AuthTokenFile   string        `mapstructure:"auth_token_file"`
 	RunHistory      int           `mapstructure:"run_history"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// AllowedHosts are the host names (or addresses) besides loopback and
+	// the listen address that POST /trigger and POST /-/reload accept in
+	// the Host header: a name that is not listed is refused, so that a web
+	// page cannot reach the API through DNS rebinding.
+	AllowedHosts []string `mapstructure:"allowed_hosts"`
+}
+
+// State is the state directory: one daemon or `raftdrill run` owns it at a
+// time (an advisory lock), and it holds the run history, the alert outbox,
+// the restore journal and the process controller's pidfiles.
+type State struct {
+	Dir string `mapstructure:"dir"`
+	// RunMaxAge: passing runs older than this are deleted.
+	RunMaxAge time.Duration `mapstructure:"run_max_age"`
+	// FailedRunHistory runs that did not pass (failed, error, interrupted)
+	// are kept beyond server.run_history, the most recent ones, each up to
+	// FailedRunMaxAge: they are the ones people come back to.
+	FailedRunHistory int           `mapstructure:"failed_run_history"`
+	FailedRunMaxAge  time.Duration `mapstructure:"failed_run_max_age"`
 }
 
 // Log configures the structured logger.
@@ -101,6 +121,20 @@ type Controller struct {
 	// SandboxURL is the control API of a separate `raftdrill sandbox`;
 	// empty means the embedded one.
 	SandboxURL string `mapstructure:"sandbox_url"`
+	// DownTimeout is how long after a kill the controller has to see the
+	// node down (Up false); a node still up after it ends the drill as an
+	// error and is restored.
+	DownTimeout time.Duration `mapstructure:"down_timeout"`
+	// RestoreBackoff is the first wait between attempts to restore a node
+	// left down (by a drill that could not restore it, or by a daemon that
+	// died); it doubles, with jitter, up to RestoreBackoffMax, and the
+	// attempts go on until the node serves Kafka or an operator clears it
+	// (raftdrill state clear).
+	RestoreBackoff    time.Duration `mapstructure:"restore_backoff"`
+	RestoreBackoffMax time.Duration `mapstructure:"restore_backoff_max"`
+	// ServeTimeout is how long a restarted node has to serve Kafka before
+	// that restore attempt counts as failed.
+	ServeTimeout time.Duration `mapstructure:"serve_timeout"`
 }
 
 // Topic is the topic the drills write to and read back.
@@ -109,6 +143,10 @@ type Topic struct {
 	Partitions        int32  `mapstructure:"partitions"`
 	ReplicationFactor int16  `mapstructure:"replication_factor"`
 }
+
+// DefaultStateDir is state.dir when it is not set: ./data, beside a
+// `make run`. The container image sets /var/lib/raftdrill.
+const DefaultStateDir = "./data"
 
 // Default returns the configuration used when a key is not set, without
 // the sections of other packages (Load adds their defaults).
@@ -121,14 +159,26 @@ func Default() Config {
 		},
 		Log: Log{Level: "info", Format: "text"},
 		Cluster: Cluster{
-			Name:           "sandbox",
-			Controller:     Controller{Type: "sandbox"},
+			Name: "sandbox",
+			Controller: Controller{
+				Type:              "sandbox",
+				DownTimeout:       30 * time.Second,
+				RestoreBackoff:    time.Second,
+				RestoreBackoffMax: 30 * time.Second,
+				ServeTimeout:      60 * time.Second,
+			},
 			Topic:          Topic{Name: "raftdrill", Partitions: 3, ReplicationFactor: 3},
 			KafkaVersion:   "3.6.0",
 			RequestTimeout: 10 * time.Second,
 		},
 		Probes: defaultProbes(),
 		Alerts: defaultAlerts(),
+		State: State{
+			Dir:              DefaultStateDir,
+			RunMaxAge:        30 * 24 * time.Hour,
+			FailedRunHistory: 500,
+			FailedRunMaxAge:  90 * 24 * time.Hour,
+		},
 	}
 }
 

@@ -89,7 +89,7 @@ func declaredImage(path string) (string, error) {
 
 // standInKeys are the keys whose files config validation opens: they live
 // where the example is deployed, so the tests read stand-ins instead.
-var standInKeys = []string{"cluster.tls.ca_file", "cluster.tls.cert_file", "cluster.tls.key_file", "cluster.sasl.password_file"}
+var standInKeys = []string{"server.auth_token_file", "cluster.tls.ca_file", "cluster.tls.cert_file", "cluster.tls.key_file", "cluster.sasl.password_file"}
 
 // loadExample loads an example as raftdrill would where it is deployed:
 // each file of standInKeys it names is replaced, through the environment

@@ -141,6 +141,14 @@ func (c *Config) Validate() Problems {
 		ch.Add("server.run_history", "must be >= 1")
 	}
 	ch.Positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
+	c.validateServerFiles(ch)
+	for i, h := range c.Server.AllowedHosts {
+		key := fmt.Sprintf("server.allowed_hosts[%d]", i)
+		if h == "" || strings.ContainsAny(h, "/ ") || (strings.Contains(h, ":") && net.ParseIP(h) == nil) {
+			ch.Add(key, "must be a host name or an IP address, without scheme or port (got %q)", h)
+		}
+	}
+	c.validateState(ch)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -192,6 +200,12 @@ func (c *Config) validateCluster(ch *Checker) {
 		ch.Add("cluster.topic.replication_factor", "must be <= the number of nodes (%d)", n)
 	}
 	ch.Positive("cluster.request_timeout", cl.RequestTimeout)
+	ch.Positive("cluster.controller.down_timeout", cl.Controller.DownTimeout)
+	ch.Positive("cluster.controller.restore_backoff", cl.Controller.RestoreBackoff)
+	if cl.Controller.RestoreBackoffMax < cl.Controller.RestoreBackoff {
+		ch.Add("cluster.controller.restore_backoff_max", "must be >= cluster.controller.restore_backoff")
+	}
+	ch.Positive("cluster.controller.serve_timeout", cl.Controller.ServeTimeout)
 	if _, err := ParseKafkaVersion(cl.KafkaVersion); err != nil {
 		ch.Add("cluster.kafka_version", "%v", err)
 	}
@@ -279,5 +293,37 @@ func (c *Checker) SecretFile(key, path string) {
 		c.Add(key, "%v", err)
 	case len(strings.TrimSpace(string(raw))) == 0:
 		c.Add(key, "%s is empty", path)
+	}
+}
+
+// validateServerFiles checks server.auth_token_file at load, so that a
+// missing or empty token stops `config check` and start-up rather than
+// refusing every trigger later. Rotating it while raftdrill runs still
+// works: the file is read again at each request.
+func (c *Config) validateServerFiles(ch *Checker) {
+	path := c.Server.AuthTokenFile
+	if path == "" {
+		return
+	}
+	raw, err := os.ReadFile(path)
+	switch {
+	case err != nil:
+		ch.Add("server.auth_token_file", "cannot read the token: %v", err)
+	case strings.TrimSpace(string(raw)) == "":
+		ch.Add("server.auth_token_file", "%s is empty: a trigger token must not be empty", path)
+	}
+}
+
+func (c *Config) validateState(ch *Checker) {
+	s := c.State
+	if strings.TrimSpace(s.Dir) == "" {
+		ch.Add("state.dir", "must not be empty (the run history, alert outbox and restore journal live there)")
+	}
+	ch.Positive("state.run_max_age", s.RunMaxAge)
+	if s.FailedRunHistory < 0 {
+		ch.Add("state.failed_run_history", "must be >= 0")
+	}
+	if s.FailedRunMaxAge < s.RunMaxAge {
+		ch.Add("state.failed_run_max_age", "must be >= state.run_max_age (%s): runs that did not pass are kept longer, not shorter", s.RunMaxAge)
 	}
 }

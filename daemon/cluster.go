@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -72,6 +73,19 @@ func Connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Cluste
 // ClientOptions are how raftdrill talks to the cluster cfg names.
 func ClientOptions(cfg *config.Config, version sarama.KafkaVersion) kafka.Options {
 	return kafka.Options{Version: version, Timeout: cfg.Cluster.RequestTimeout, TLS: cfg.Cluster.TLS, SASL: cfg.Cluster.SASL}
+}
+
+// reconnect is the same controller (and what stops it) with a Kafka
+// client built from cfg: a reload of a daemon whose controller owns the
+// nodes. Both share the closers; only the one in force is ever closed.
+func (c *Cluster) reconnect(cfg *config.Config, log *slog.Logger) (*Cluster, error) {
+	version, err := config.ParseKafkaVersion(cfg.Cluster.KafkaVersion)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.kafka_version: %w", err)
+	}
+	n := &Cluster{Control: c.Control, closers: slices.Clone(c.closers)}
+	n.Client = kafka.NewClient(c.Client.Nodes(), ClientOptions(cfg, version), log)
+	return n, nil
 }
 
 // waitServing waits, up to cluster.controller.process.start_timeout, until

@@ -16,11 +16,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/robfig/cron/v3"
 
+	"github.com/raftdrill/raftdrill/alerts"
+	"github.com/raftdrill/raftdrill/cluster/control"
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/exporters"
 	"github.com/raftdrill/raftdrill/probes/drill"
 	"github.com/raftdrill/raftdrill/probes/drills"
 	"github.com/raftdrill/raftdrill/run"
+	"github.com/raftdrill/raftdrill/state"
 )
 
 // Observer hears about runs; the alerting side subscribes here. Calls come
@@ -34,69 +37,137 @@ type Observer interface {
 type Options struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil: a new one
+	// ConfigPath is the file a reload (SIGHUP, POST /-/reload) reads
+	// again; "" means defaults and environment only.
+	ConfigPath string
+	// State is the state directory, already opened; nil: New opens
+	// cfg.State.Dir itself (and Serve closes it).
+	State *state.Store
+	// WrapControl, when set, wraps the node controller the drills and the
+	// restore loop use: tests make restarts fail with it.
+	WrapControl func(control.Controller) control.Controller
 }
 
 // Daemon is `raftdrill serve`: the scheduler, the HTTP API, the metrics and
 // the run store, wired to the cluster under drill.
 type Daemon struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	metrics *exporters.Metrics
-	cluster *Cluster
-	drills  map[string]drill.Drill
-	store   *store
-	runner  *runner
-	cron    *cron.Cron
+	opts     Options
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	metrics  *exporters.Metrics
+	st       *state.Store
+	ownState bool
+	store    *store
+	runner   *runner
+	stopRuns context.CancelFunc // cancels the running drill at shutdown
+	keeper   *drill.Keeper
 
-	mu        sync.Mutex
-	observers []Observer
-	nodeObs   []drill.NodeObserver
+	mu          sync.Mutex
+	cur         *setup // the configuration in force; a reload swaps it
+	cron        *cron.Cron
+	observers   []Observer
+	nodeObs     []drill.NodeObserver
+	alerts      *alerts.Service // nil until WireAlerts
+	probe       *probeRun
+	interrupted []run.Run // found at start-up, for the alert engine
 
 	ready    atomic.Bool
 	listener net.Listener
 	server   *http.Server
 }
 
-// New connects to the cluster (starting the embedded sandbox if none is
-// configured) and prepares everything; Serve starts it.
+// New takes the state directory, connects to the cluster (starting the
+// embedded sandbox if none is configured) and prepares everything; Serve
+// starts it. Runs found unfinished in the state directory become
+// interrupted.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+		opts.Logger = log
 	}
 	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	cl, err := Connect(ctx, cfg, log)
+	d := &Daemon{opts: opts, log: log, reg: reg, st: opts.State}
+	if d.st == nil {
+		st, err := state.Open(cfg.State.Dir, state.Me("serve", cfg.Server.Listen))
+		if err != nil {
+			return nil, err
+		}
+		d.st, d.ownState = st, true
+	}
+	s, err := d.build(ctx, cfg, nil)
 	if err != nil {
+		d.closeState()
 		return nil, err
 	}
-	d := &Daemon{
-		cfg:     cfg,
-		log:     log,
-		reg:     reg,
-		cluster: cl,
-		drills:  map[string]drill.Drill{},
-		store:   &store{max: cfg.Server.RunHistory},
+	d.cur = s
+	d.metrics = exporters.New(reg, drills.Names(), s.criteria(), s.cluster.NodeIDs())
+	d.metrics.Reloaded(true, time.Now())
+	d.store = newStore(d.st.Runs(), retention(cfg), log)
+	if err := d.loadHistory(); err != nil {
+		_ = s.cluster.Close(ctx)
+		d.closeState()
+		return nil, err
 	}
-	criteria := map[string][]string{}
-	for _, spec := range drills.All {
-		dr := spec.New(cfg)
-		d.drills[spec.Name] = dr
-		criteria[spec.Name] = dr.Criteria()
-	}
-	d.metrics = exporters.New(reg, drills.Names(), criteria, cl.NodeIDs())
+	runCtx, stopRuns := context.WithCancel(context.Background())
+	d.runner, d.stopRuns = &runner{ctx: runCtx}, stopRuns
+	d.keeper = d.newKeeper()
 	return d, nil
+}
+
+// loadHistory marks the runs an earlier process left running as
+// interrupted and loads the history, restoring the last-run gauges.
+func (d *Daemon) loadHistory() error {
+	interrupted, err := d.st.Runs().Interrupt(time.Now())
+	if err != nil {
+		return fmt.Errorf("state.dir %s: run history: %w", d.st.Dir(), err)
+	}
+	for _, r := range interrupted {
+		d.log.Warn("a drill was interrupted: raftdrill stopped during the run", "drill", r.Drill, "run", r.ID,
+			"started", r.StartedAt, "events", len(r.Events))
+		d.metrics.Interrupted(r)
+	}
+	d.interrupted = interrupted
+	runs, err := d.store.load()
+	if err != nil {
+		return fmt.Errorf("state.dir %s: run history: %w", d.st.Dir(), err)
+	}
+	d.metrics.RestoreLast(runs)
+	if len(runs) > 0 {
+		d.log.Info("run history loaded", "runs", len(runs), "state_dir", d.st.Dir())
+	}
+	return nil
+}
+
+func (d *Daemon) closeState() {
+	if d.ownState {
+		if err := d.st.Close(); err != nil {
+			d.log.Error("closing the state directory", "err", err)
+		}
+	}
 }
 
 // Metrics returns the daemon's metrics, for the probes and alerts it wires.
 func (d *Daemon) Metrics() *exporters.Metrics { return d.metrics }
 
-// Cluster returns the cluster under drill.
-func (d *Daemon) Cluster() *Cluster { return d.cluster }
+// Cluster returns the cluster under drill (as the configuration in force
+// describes it).
+func (d *Daemon) Cluster() *Cluster { return d.setup().cluster }
+
+// State returns the state directory.
+func (d *Daemon) State() *state.Store { return d.st }
+
+func (d *Daemon) setup() *setup {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cur
+}
+
+func (d *Daemon) config() *config.Config { return d.setup().cfg }
 
 // Subscribe adds an observer of runs.
 func (d *Daemon) Subscribe(o Observer) {
@@ -137,34 +208,49 @@ func (d *Daemon) each(fn func(Observer)) {
 }
 
 // Close releases what New started (the embedded sandbox, process-controlled
-// nodes, the probes) when Serve is not going to run; Serve closes them
-// itself when it returns.
+// nodes, the state directory) when Serve is not going to run; Serve closes
+// them itself when it returns.
 func (d *Daemon) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Server.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d.config().Server.ShutdownTimeout)
 	defer cancel()
 	if d.listener != nil {
 		d.listener.Close()
 	}
-	if err := d.cluster.Close(ctx); err != nil {
+	if err := d.Cluster().Close(ctx); err != nil {
 		d.log.Error("closing the cluster connection", "err", err)
 	}
+	d.closeState()
 }
 
 // Listen binds the HTTP listener (separately from Serve, so a caller that
 // asked for port 0 can learn the address).
 func (d *Daemon) Listen() (net.Addr, error) {
-	ln, err := net.Listen("tcp", d.cfg.Server.Listen)
+	listen := d.config().Server.Listen
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return nil, fmt.Errorf("server.listen %s: %w", d.cfg.Server.Listen, err)
+		return nil, fmt.Errorf("server.listen %s: %w", listen, err)
 	}
 	d.listener = ln
 	return ln.Addr(), nil
 }
 
-// Serve runs the scheduler and the HTTP API until ctx is cancelled, then
-// shuts down in reverse order: no new runs, the running drill is cancelled
-// and waited for (it restores the nodes it stopped), then HTTP, then the
-// cluster connection.
+// NodesLeftDownError is Serve's error when it stops with nodes a drill took
+// down not serving again: their journal entries are kept, and the next
+// start restores them.
+type NodesLeftDownError struct{ Outages []state.Outage }
+
+func (e *NodesLeftDownError) Error() string {
+	return "stopped with nodes a drill took down not restored (the next start restores them): " + drill.DescribeOutages(e.Outages)
+}
+
+// Serve runs the scheduler, the restore loop and the HTTP API until ctx is
+// cancelled, then shuts down in order within server.shutdown_timeout: no
+// new runs; the running drill is cancelled and waited for while it restores
+// the nodes it stopped; every node still down is reported to the alert
+// engine, which evaluates the last run; the outbox gets a last delivery
+// round; then HTTP, the cluster connection and the state directory. It
+// returns a *NodesLeftDownError when nodes a drill took down are still
+// down at the end.
 func (d *Daemon) Serve(ctx context.Context) error {
 	if d.listener == nil {
 		if _, err := d.Listen(); err != nil {
@@ -172,23 +258,18 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	runCtx, stopRuns := context.WithCancel(context.Background())
-	d.runner = &runner{ctx: runCtx}
+	stopRuns := d.stopRuns
+	keeperCtx, stopKeeper := context.WithCancel(context.Background())
+	keeperDone := make(chan struct{})
+	go func() { defer close(keeperDone); d.keeper.Run(keeperCtx) }()
 
-	d.cron = cron.New(cron.WithParser(config.CronParser), cron.WithLogger(cronLogger{d.log}))
-	for _, name := range drills.Names() {
-		spec := d.drills[name].Schedule()
-		if spec == "" || spec == "off" {
-			continue
-		}
-		if _, err := d.cron.AddFunc(spec, func() { d.scheduled(name) }); err != nil {
-			stopRuns()
-			d.Close()
-			return fmt.Errorf("drills.%s.schedule: %w", name, err)
-		}
-		d.log.Info("drill scheduled", "drill", name, "schedule", spec)
+	if err := d.startCron(d.setup()); err != nil {
+		stopRuns()
+		stopKeeper()
+		<-keeperDone
+		d.Close()
+		return err
 	}
-	d.cron.Start()
 
 	d.server = &http.Server{
 		Handler:           d.Handler(),
@@ -200,7 +281,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- d.server.Serve(d.listener) }()
 	d.ready.Store(true)
-	d.log.Info("raftdrill serving", "listen", d.listener.Addr().String(), "trigger", d.triggerPolicy())
+	d.log.Info("raftdrill serving", "listen", d.listener.Addr().String(), "trigger", d.triggerPolicy(), "state_dir", d.st.Dir())
 
 	var err error
 	select {
@@ -208,22 +289,74 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	case err = <-serveErr:
 	}
 	d.ready.Store(false)
-	d.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), d.cfg.Server.ShutdownTimeout)
+	cfg := d.config()
+	d.log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
-	<-d.cron.Stop().Done()
+	d.mu.Lock()
+	c := d.cron
+	d.mu.Unlock()
+	<-c.Stop().Done()
+	stopKeeper()
+	select {
+	case <-keeperDone:
+	case <-shutdownCtx.Done():
+	}
+	// 1. The running drill restores what it took down.
 	stopRuns()
 	d.runner.wait(shutdownCtx, d.log)
+	// 2. What is still down is said, and the last run evaluated.
+	left, lerr := d.st.Journal().List()
+	if lerr != nil {
+		d.log.Error("restore journal unreadable at shutdown", "err", lerr)
+	}
+	if len(left) > 0 {
+		d.log.Error("stopping with nodes a drill took down not restored; the next start restores them", "nodes", drill.DescribeOutages(left))
+		d.reportLeftDown(left)
+	}
+	d.stopProbe(shutdownCtx)
+	// 3. The outbox gets a last delivery round.
+	if a := d.alertService(); a != nil {
+		a.Stop(shutdownCtx)
+	}
 	if e := d.server.Shutdown(shutdownCtx); e != nil && err == nil {
 		err = e
 	}
-	if e := d.cluster.Close(shutdownCtx); e != nil && err == nil {
+	if e := d.Cluster().Close(shutdownCtx); e != nil && err == nil {
 		err = e
 	}
+	d.closeState()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	if err == nil && len(left) > 0 {
+		err = &NodesLeftDownError{Outages: left}
+	}
 	return err
+}
+
+// startCron schedules s's drills, replacing the schedules in force.
+func (d *Daemon) startCron(s *setup) error {
+	c := cron.New(cron.WithParser(config.CronParser), cron.WithLogger(cronLogger{d.log}))
+	for _, name := range drills.Names() {
+		spec := s.drills[name].Schedule()
+		if spec == "" || spec == "off" {
+			continue
+		}
+		if _, err := c.AddFunc(spec, func() { d.scheduled(name) }); err != nil {
+			return fmt.Errorf("drills.%s.schedule: %w", name, err)
+		}
+		d.log.Info("drill scheduled", "drill", name, "schedule", spec)
+	}
+	d.mu.Lock()
+	old := d.cron
+	d.cron = c
+	d.mu.Unlock()
+	if old != nil {
+		old.Stop() // a job it is running finishes; none starts
+	}
+	c.Start()
+	return nil
 }
 
 func (d *Daemon) scheduled(name string) {
@@ -240,20 +373,23 @@ func (d *Daemon) scheduled(name string) {
 
 // Trigger starts a drill now, unless one is running (ErrBusy).
 func (d *Daemon) Trigger(name, trigger string) (run.Run, error) {
-	dr, ok := d.drills[name]
+	s := d.setup()
+	dr, ok := s.drills[name]
 	if !ok {
 		return run.Run{}, fmt.Errorf("unknown drill %q", name)
 	}
 	r := run.New(name, trigger, time.Now())
 	snapshot := r // the run's goroutine writes r from the moment it starts
-	err := d.runner.start(&r, d.store.add, func(ctx context.Context, r *run.Run) { d.execute(ctx, dr, r) })
+	// The drill runs with the configuration in force when it started: a
+	// reload waits for it to end (the runner applies it then).
+	err := d.runner.start(&r, d.store.add, func(ctx context.Context, r *run.Run) { d.execute(ctx, s, dr, r) })
 	if err != nil {
 		return run.Run{}, err
 	}
 	return snapshot, nil
 }
 
-func (d *Daemon) execute(ctx context.Context, dr drill.Drill, r *run.Run) {
+func (d *Daemon) execute(ctx context.Context, s *setup, dr drill.Drill, r *run.Run) {
 	log := d.log.With("drill", r.Drill, "run", r.ID)
 	d.metrics.Started(r.Drill)
 	d.each(func(o Observer) { o.RunStarted(*r) })
@@ -261,22 +397,46 @@ func (d *Daemon) execute(ctx context.Context, dr drill.Drill, r *run.Run) {
 	d.mu.Lock()
 	obs := nodeObservers(append([]drill.NodeObserver(nil), d.nodeObs...))
 	d.mu.Unlock()
-	res := runSafely(ctx, dr, drill.Env{
-		RunID:    r.ID,
-		Client:   d.cluster.Client,
-		Control:  d.cluster.Control,
-		Config:   d.cfg,
-		Log:      log,
-		Observer: obs,
-	})
-	var out run.Run
-	d.store.update(r.ID, func(r *run.Run) {
-		r.Finish(res, time.Now())
-		out = *r
-	})
+	var res run.Result
+	if left := d.leftDown(r.ID); len(left) > 0 {
+		// Nodes an earlier drill left down are the restore loop's: no
+		// drill may take another one down meanwhile.
+		res = run.Failed(fmt.Errorf("cluster unhealthy before drill: %s; raftdrill is restoring them and starts no drill until they serve Kafka",
+			drill.DescribeOutages(left)))
+	} else {
+		res = runSafely(ctx, dr, drill.Env{
+			RunID:    r.ID,
+			Drill:    r.Drill,
+			Client:   s.cluster.Client,
+			Control:  s.cluster.Control,
+			Config:   s.cfg,
+			Log:      log,
+			Observer: obs,
+			Journal:  d.st.Journal(),
+			Live:     func(snap run.Result) { d.store.live(r.ID, snap) },
+		})
+	}
+	out := d.store.finish(r.ID, res, time.Now())
 	d.metrics.Record(out)
 	log.Info("drill finished", "status", res.Status, "error", res.Error, "anomalies", run.Summary(res.Anomalies))
 	d.each(func(o Observer) { o.RunFinished(out) })
+	d.keeper.Wake() // a node the drill could not restore is the keeper's now
+}
+
+// leftDown lists the journal entries of runs other than the one given.
+func (d *Daemon) leftDown(except string) []state.Outage {
+	all, err := d.st.Journal().List()
+	if err != nil {
+		d.log.Error("restore journal unreadable", "err", err)
+		return nil
+	}
+	var out []state.Outage
+	for _, o := range all {
+		if o.Run != except {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // runSafely turns a panic in a drill into an error result, so the daemon
@@ -290,18 +450,6 @@ func runSafely(ctx context.Context, dr drill.Drill, env drill.Env) (res run.Resu
 		}
 	}()
 	return dr.Run(ctx, env)
-}
-
-// RunOnce runs one drill in the foreground (raftdrill run).
-func RunOnce(ctx context.Context, cfg *config.Config, cl *Cluster, name string, log *slog.Logger, progress func(string)) (run.Run, error) {
-	spec, ok := drills.Lookup(name)
-	if !ok {
-		return run.Run{}, fmt.Errorf("unknown drill %q", name)
-	}
-	r := run.New(name, run.TriggerCLI, time.Now())
-	res := spec.New(cfg).Run(ctx, drill.Env{RunID: r.ID, Client: cl.Client, Control: cl.Control, Config: cfg, Log: log, Progress: progress})
-	r.Finish(res, time.Now())
-	return r, nil
 }
 
 type cronLogger struct{ log *slog.Logger }

@@ -23,9 +23,10 @@ import (
 )
 
 // shortConfig is a daemon on a free port, with every drill cut down to a
-// few seconds and nothing scheduled.
-func shortConfig() *config.Config {
+// few seconds, nothing scheduled and a state directory of its own.
+func shortConfig(t testing.TB) *config.Config {
 	c := testenv.ShortConfig()
+	c.State.Dir = t.TempDir()
 	c.Server.Listen = "127.0.0.1:0"
 	lf := testenv.LF(c)
 	lf.Schedule = "off"
@@ -77,6 +78,9 @@ func get(t *testing.T, url string, v any) int {
 func post(t *testing.T, url, body string, header map[string]string) (int, http.Header, map[string]string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -92,7 +96,7 @@ func post(t *testing.T, url, body string, header map[string]string) (int, http.H
 }
 
 func TestTriggerRunsDrillAndMetricsCarryItsFigures(t *testing.T) {
-	d, url := startDaemon(t, shortConfig())
+	d, url := startDaemon(t, shortConfig(t))
 	code, hdr, body := post(t, url+"/trigger", `{"drill":"leader-failover"}`, nil)
 	if code != http.StatusAccepted || body["status"] != "running" || hdr.Get("Location") != "/runs/"+body["id"] {
 		t.Fatalf("trigger: %d %v %v", code, hdr, body)
@@ -153,10 +157,12 @@ func TestTriggerRunsDrillAndMetricsCarryItsFigures(t *testing.T) {
 }
 
 func TestSeriesExistFromStartUp(t *testing.T) {
-	d, _ := startDaemon(t, shortConfig())
+	d, _ := startDaemon(t, shortConfig(t))
 	for _, name := range []string{
 		"raftdrill_drill_runs_total", "raftdrill_failover_duration_seconds", "raftdrill_anomalies_total",
 		"raftdrill_criterion_passed", "raftdrill_node_up", "raftdrill_messages_total", "raftdrill_build_info",
+		"raftdrill_nodes_awaiting_restore", "raftdrill_node_restore_attempts_total",
+		"raftdrill_config_last_reload_successful", "raftdrill_config_last_reload_success_timestamp_seconds",
 	} {
 		if n, err := promtest.GatherAndCount(d.reg, name); err != nil || n == 0 {
 			t.Errorf("%s: %d series at start-up (%v)", name, n, err)
@@ -168,7 +174,7 @@ func TestSeriesExistFromStartUp(t *testing.T) {
 }
 
 func TestScheduledRunSkippedWhileOneRuns(t *testing.T) {
-	cfg := shortConfig()
+	cfg := shortConfig(t)
 	testenv.LF(cfg).Schedule = "@every 1s"
 	d, url := startDaemon(t, cfg)
 	testutil.WaitFor(t, "a skipped scheduled run", 20*time.Second, func() bool {
@@ -191,7 +197,7 @@ func TestScheduledRunSkippedWhileOneRuns(t *testing.T) {
 }
 
 func TestTriggerRequestErrors(t *testing.T) {
-	_, url := startDaemon(t, shortConfig())
+	_, url := startDaemon(t, shortConfig(t))
 	cases := []struct {
 		name, query, body string
 		want              int
@@ -223,7 +229,7 @@ func TestTriggerAuth(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := shortConfig()
+	cfg := shortConfig(t)
 	cfg.Server.AuthTokenFile = tokenFile
 	_, url := startDaemon(t, cfg)
 	const body = `{"drill":"nope"}` // authorised requests stop at 400, starting nothing
@@ -253,16 +259,19 @@ func TestTriggerAuth(t *testing.T) {
 }
 
 func TestNonLoopbackWithoutTokenDisablesTrigger(t *testing.T) {
-	cfg := shortConfig()
+	cfg := shortConfig(t)
 	cfg.Server.Listen = "0.0.0.0:9479" // never bound: the handler alone is tested
+	cfg.Server.AllowedHosts = []string{"raftdrill.example.com"}
 	d, err := New(context.Background(), cfg, Options{Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.cluster.Close(context.Background())
+	defer d.Close()
 	h := d.Handler()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/trigger", strings.NewReader(`{"drill":"leader-failover"}`)))
+	req := httptest.NewRequest(http.MethodPost, "http://raftdrill.example.com:9479/trigger", strings.NewReader(`{"drill":"leader-failover"}`))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "auth_token_file") {
 		t.Fatalf("trigger on a non-loopback address without a token: %d %s", rec.Code, rec.Body)
 	}

@@ -28,6 +28,7 @@ const (
 	statusTableRuns      = 25 // rows in the recent-runs table
 	statusChartRuns      = 30 // points per chart
 	statusAnomalyRows    = 20 // rows in the anomalies table, newest first
+	statusLiveEvents     = 12 // latest events of a running drill
 )
 
 // statusCSP forbids every outside asset and every script: styles are
@@ -58,7 +59,8 @@ type statusView struct {
 	Now           time.Time
 	Refresh       int
 	Quorum        quorumState
-	Running       []run.Run
+	Running       []liveRun
+	Awaiting      []awaitingRow // nodes a drill left down, being restored
 	Drills        []drillCard
 	Charts        []template.HTML
 	Runs          []runRow
@@ -112,6 +114,23 @@ type figure struct {
 	Bad         bool
 }
 
+// liveRun is a running drill as far as it has got: its steps and events.
+type liveRun struct {
+	run.Run
+	Took   string
+	Steps  []run.Step // done, then the current one
+	Events []run.Event
+}
+
+type awaitingRow struct {
+	Node      int32
+	Run       string
+	Drill     string
+	Since     string
+	Attempts  int
+	LastError string
+}
+
 type anomalyRow struct {
 	RunID, Drill, Kind, Detail string
 	Count                      int
@@ -120,21 +139,35 @@ type anomalyRow struct {
 
 func (d *Daemon) statusView(now time.Time) statusView {
 	runs := d.store.list() // newest first
+	s := d.setup()
 	v := statusView{
-		Cluster: d.cfg.Cluster.Name,
+		Cluster: s.cfg.Cluster.Name,
 		Now:     now.UTC(),
 		Refresh: statusRefreshSeconds,
 		Kept:    len(runs),
 	}
 	var nodeIDs []int32
-	if d.cluster != nil && d.cluster.Client != nil {
-		nodeIDs = d.cluster.NodeIDs()
+	if s.cluster != nil && s.cluster.Client != nil {
+		nodeIDs = s.cluster.NodeIDs()
 	}
 	v.Quorum, v.Version = gatherStatus(d.reg, nodeIDs)
+	if d.keeper != nil {
+		for _, o := range d.keeper.Pending() {
+			v.Awaiting = append(v.Awaiting, awaitingRow{Node: o.Node, Run: o.Run, Drill: o.Drill, Since: ago(now, o.At),
+				Attempts: o.Attempts, LastError: o.LastError})
+		}
+	}
 
 	for _, r := range runs {
 		if r.Status == run.StatusRunning {
-			v.Running = append(v.Running, r)
+			lr := liveRun{Run: r, Took: run.Seconds.Format(r.Took(now).Seconds()), Steps: r.Steps, Events: r.Events}
+			if r.Current != nil {
+				lr.Steps = append(slices.Clone(r.Steps), *r.Current)
+			}
+			if n := len(lr.Events); n > statusLiveEvents {
+				lr.Events = lr.Events[n-statusLiveEvents:]
+			}
+			v.Running = append(v.Running, lr)
 		}
 		for _, a := range r.Anomalies {
 			if len(v.Anomalies) == statusAnomalyRows {
@@ -155,7 +188,7 @@ func (d *Daemon) statusView(now time.Time) statusView {
 	}
 
 	for _, name := range drills.Names() {
-		dr, ok := d.drills[name]
+		dr, ok := s.drills[name]
 		if !ok {
 			continue
 		}
@@ -197,7 +230,7 @@ func countResults(runs []run.Run, drill string) (passed, failed, errors int) {
 			passed++
 		case run.StatusFailed:
 			failed++
-		case run.StatusError:
+		case run.StatusError, run.StatusInterrupted:
 			errors++
 		}
 	}

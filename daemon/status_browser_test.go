@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -240,6 +241,8 @@ func statusStartServe(t *testing.T, bin string) string {
 	t.Helper()
 	cfgText := `server:
   listen: 127.0.0.1:0
+state:
+  dir: ` + strconv.Quote(t.TempDir()) + `
 sandbox:
   election_timeout_min: 200ms
   election_timeout_max: 400ms

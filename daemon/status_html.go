@@ -47,6 +47,7 @@ h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .6px; color: va
 .badge.failed { color: var(--bad); background: var(--bad-bg); }
 .badge.error { color: var(--warn); background: var(--warn-bg); }
 .badge.running { color: var(--run); background: var(--run-bg); }
+.badge.interrupted { color: var(--warn); background: var(--warn-bg); }
 .badge.none { color: var(--muted); background: var(--bg); }
 .drill h3 { margin: 0 0 6px; font-size: 15px; display: flex; justify-content: space-between; align-items: center; gap: 8px; }
 .drill dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 12px; margin: 8px 0 0; font-size: 13px; }
@@ -87,6 +88,9 @@ td.id a { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
 .nodes + .sub { margin-top: 8px; }
 .anom { color: var(--bad); font-weight: 600; }
 .anomalies td { background: var(--bad-bg); }
+ol.live, ul.live { margin: 8px 0 0; padding-left: 18px; font-size: 12px; }
+ol.live li.running b { color: var(--run); }
+.awaiting { margin-top: 14px; border-left: 6px solid var(--bad); background: var(--bad-bg); }
 footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
 footer a { color: var(--muted); }
 </style>
@@ -112,10 +116,19 @@ footer a { color: var(--muted); }
   </div>
   <div class="card">
     <div class="label">Drill running</div>
-    {{if .Running}}{{range .Running}}<div class="big"><span class="badge running">{{.Drill}}</span></div><div class="sub">run <a href="/runs/{{.ID}}">{{.ID}}</a>, started {{hhmm .StartedAt}}</div>{{end}}
+    {{if .Running}}{{range .Running}}<div class="big"><span class="badge running">{{.Drill}}</span></div><div class="sub">run <a href="/runs/{{.ID}}">{{.ID}}</a>, started {{hhmm .StartedAt}}, {{.Took}} so far</div>
+    <ol class="live">{{range .Steps}}<li class="{{.Outcome}}"><b>{{.Name}}</b> <span class="badge {{.Outcome}}">{{.Outcome}}</span> <span class="sub">{{.Detail}}</span></li>{{end}}</ol>
+    {{if .Events}}<ul class="live events">{{range .Events}}<li><span class="sub">{{hhmm .At}}</span> {{.What}}{{if .Node}} node {{.Node}}{{end}}{{if .Detail}} <span class="sub">— {{.Detail}}</span>{{end}}</li>{{end}}</ul>{{end}}{{end}}
     {{else}}<div class="big idle">none</div><div class="sub">one drill runs at a time</div>{{end}}
   </div>
 </section>
+{{if .Awaiting}}
+<section class="card awaiting">
+  <div class="label">Nodes a drill left down · being restored</div>
+  {{range .Awaiting}}<div class="why">node {{.Node}} — taken down by {{.Drill}} (run <a href="/runs/{{.Run}}">{{.Run}}</a>) {{.Since}}; {{.Attempts}} restore attempt(s){{if .LastError}}; last error: {{.LastError}}{{end}}</div>{{end}}
+  <div class="sub">raftdrill keeps restarting each until it serves Kafka, and runs no drill meanwhile; <code>raftdrill state clear --node N</code> stops it for a node gone for good.</div>
+</section>
+{{end}}
 
 <h2>Drills</h2>
 <section class="grid drills">
@@ -150,7 +163,7 @@ footer a { color: var(--muted); }
 </table>
 <p class="sub">{{.AnomalyRun}} of the {{.Kept}} kept runs found anomalies.{{if .MoreAnomalies}} {{.MoreAnomalies}} more in older runs are not listed; every run is at <a href="/runs">/runs</a>.{{end}}</p>
 {{else}}
-<div class="card"><span class="ok-note">✓ None</span> <span class="sub">in the {{.Kept}} runs kept in memory: no lost, duplicated, corrupted or phantom write, no leadership anomaly.</span></div>
+<div class="card"><span class="ok-note">✓ None</span> <span class="sub">in the {{.Kept}} runs kept: no lost, duplicated, corrupted or phantom write, no leadership anomaly.</span></div>
 {{end}}
 
 <h2>Last {{len .Runs}} runs</h2>
@@ -170,11 +183,11 @@ footer a { color: var(--muted); }
   </tr>{{end}}
 </table>
 {{else}}
-<div class="card empty">No drill has run since the daemon started. Drills run on their schedules, or now with <code>POST /trigger</code>.</div>
+<div class="card empty">No drill has run yet. Drills run on their schedules, or now with <code>POST /trigger</code>.</div>
 {{end}}
 
 <footer>
-  raftdrill keeps the last runs in memory only; history over restarts is in Prometheus and Grafana.
+  raftdrill keeps the run history in its state directory, across restarts; longer history is in Prometheus and Grafana.
   · <a href="/runs">/runs</a> · <a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a>
 </footer>
 </main>

@@ -17,56 +17,91 @@ import (
 //
 //   - The probe checks every probes.quorum.interval; each observation sets
 //     the quorum metrics and goes to the alert engine.
-//   - Drill runs reach the engine through Subscribe.
-//   - The node controller the drills use is wrapped, so the engine knows
-//     which nodes a drill takes down on purpose, and does not page for them
-//     until the drill's recovery deadline has passed.
+//   - Drill runs reach the engine through Subscribe, and so do the runs
+//     found interrupted at start-up.
+//   - The drills tell the planner of every node they kill and restart, so
+//     the engine knows which nodes a drill takes down on purpose, and does
+//     not page for them until the drill's recovery deadline has passed.
+//   - The restore loop tells the engine of nodes it cannot bring back.
+//   - Messages wait in the state directory's outbox until Slack takes them.
 //
-// Everything stops when ctx ends or the daemon shuts down; the shutdown
-// waits, within its time cap, for queued alerts to get a last attempt.
+// Serve stops it all in order at shutdown (see Serve); ctx ending stops it
+// too.
 func WireAlerts(ctx context.Context, d *Daemon, log *slog.Logger) error {
-	cfg := d.cfg
+	s := d.setup()
+	cfg := s.cfg
 	warnUnreadableSecrets(cfg.Alerts.Slack, log)
 	svc := alerts.NewService(cfg, slack.New(cfg, log), alerts.Options{
 		Log: log, Sent: d.metrics.AlertsSent, Queued: d.metrics.AlertsQueued,
-		NoScheduledDrills: !d.anyScheduled(),
+		NoScheduledDrills: !anyScheduled(s),
+		Outbox:            d.st.Outbox(),
 	})
 	d.ObserveNodes(svc.Planner)
 	d.Subscribe(svc.Engine)
-	probe := quorum.New(d.cluster.Client, cfg, log)
+	// Not cancelled by the signal that stops serve: Serve stops the
+	// service once the last drill has finished restoring its nodes.
+	svc.Start(context.WithoutCancel(ctx))
+	d.mu.Lock()
+	d.alerts = svc
+	interrupted := d.interrupted
+	d.interrupted = nil
+	d.mu.Unlock()
+	for _, r := range interrupted {
+		svc.Engine.RunFinished(r)
+	}
+	d.restartProbe(s)
+	return nil
+}
 
-	ctx, cancel := context.WithCancel(ctx)
-	svc.Start(ctx)
-	probeDone := make(chan struct{})
+// probeRun is the running quorum probe.
+type probeRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// restartProbe runs the quorum probe of s, stopping the one running.
+func (d *Daemon) restartProbe(s *setup) {
+	d.stopProbe(context.Background())
+	svc := d.alertService()
+	cfg := s.cfg
+	probe := quorum.New(s.cluster.Client, cfg, d.log)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &probeRun{cancel: cancel, done: make(chan struct{})}
 	go func() {
-		defer close(probeDone)
+		defer close(p.done)
 		probe.Run(ctx, func(o quorum.Observation) {
 			recordQuorum(d.metrics, o)
 			svc.Observe(o)
 		})
 	}()
-	log.Info("quorum probe started", "interval", cfg.Probes.Quorum.Interval, "timeout", cfg.Probes.Quorum.Timeout,
+	d.mu.Lock()
+	d.probe = p
+	d.mu.Unlock()
+	d.log.Info("quorum probe started", "interval", cfg.Probes.Quorum.Interval, "timeout", cfg.Probes.Quorum.Timeout,
 		"canary", cfg.Probes.Quorum.Canary, "topics", append([]string{cfg.Cluster.Topic.Name}, cfg.Probes.Quorum.Topics...))
+}
 
-	// Cluster closers run last-added first: this one stops the probe and
-	// flushes alerts before the cluster (the embedded sandbox) goes away.
-	d.cluster.OnClose(func(shutdown context.Context) error {
-		cancel()
-		select {
-		case <-probeDone:
-		case <-shutdown.Done():
-		}
-		svc.Wait(shutdown)
-		return nil
-	})
-	return nil
+// stopProbe stops the quorum probe, waiting for it until ctx ends.
+func (d *Daemon) stopProbe(ctx context.Context) {
+	d.mu.Lock()
+	p := d.probe
+	d.probe = nil
+	d.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+	}
 }
 
 // anyScheduled reports whether some drill runs on a schedule; without one,
 // the drills-stale dead-man's switch could only ever fire.
-func (d *Daemon) anyScheduled() bool {
-	for _, dr := range d.drills {
-		if s := dr.Schedule(); s != "" && s != "off" {
+func anyScheduled(s *setup) bool {
+	for _, dr := range s.drills {
+		if sp := dr.Schedule(); sp != "" && sp != "off" {
 			return true
 		}
 	}

@@ -64,7 +64,7 @@ func (h *hookSink) count(substr string) int {
 
 // wiredDaemon serves a daemon on the embedded sandbox with the quorum probe
 // and alerts wired as `raftdrill serve` does, delivering to a webhook.
-func wiredDaemon(t *testing.T, tune func(*config.Config)) (*Daemon, *hookSink) {
+func wiredDaemon(t *testing.T, tune func(*config.Config), opts ...func(*Options)) (*Daemon, *hookSink) {
 	t.Helper()
 	sink := &hookSink{}
 	srv := httptest.NewServer(sink)
@@ -73,7 +73,7 @@ func wiredDaemon(t *testing.T, tune func(*config.Config)) (*Daemon, *hookSink) {
 	if err := os.WriteFile(hook, []byte(srv.URL+"/services/T/B/secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := shortConfig()
+	cfg := shortConfig(t)
 	cfg.Probes.Quorum.Interval, cfg.Probes.Quorum.Timeout = 400*time.Millisecond, 350*time.Millisecond
 	cfg.Alerts.RetryBackoff, cfg.Alerts.RetryBackoffMax = 20*time.Millisecond, 200*time.Millisecond
 	cfg.Alerts.Slack.WebhookURLFile = hook
@@ -84,7 +84,11 @@ func wiredDaemon(t *testing.T, tune func(*config.Config)) (*Daemon, *hookSink) {
 		t.Fatalf("config: %v", ps)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, cfg, Options{Registry: prometheus.NewRegistry()})
+	o := Options{Registry: prometheus.NewRegistry()}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	d, err := New(ctx, cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,9 +147,10 @@ func TestWiredServeFeedsQuorumMetricsAndAlerts(t *testing.T) {
 	if got := sink.messages(); len(got) != 2 {
 		t.Fatalf("want one alert and its resolution, got %q", got)
 	}
-	if v := promtest.ToFloat64(m.AlertsSent.WithLabelValues(alerts.KindQuorumLost, alerts.ResultSent)); v != 2 {
-		t.Fatalf("alerts_sent_total{quorum-lost,sent} = %v", v)
-	}
+	// Counted once Slack's answer is back, a moment after the sink saw it.
+	waitUntilTrue(t, "alerts_sent_total{quorum-lost,sent} = 2", func() bool {
+		return promtest.ToFloat64(m.AlertsSent.WithLabelValues(alerts.KindQuorumLost, alerts.ResultSent)) == 2
+	})
 }
 
 // A drill's run reaches the alerts: a missed threshold is a message naming
@@ -186,7 +191,7 @@ func (o *recordingObserver) add(e string) {
 // them, which is what keeps a drill's own outage from paging) of each kill
 // before it happens and of each restart after it worked.
 func TestDrillsTellNodeObserversOfKillsAndRestarts(t *testing.T) {
-	d, url := startDaemon(t, shortConfig())
+	d, url := startDaemon(t, shortConfig(t))
 	obs := &recordingObserver{}
 	d.ObserveNodes(obs)
 	code, _, body := post(t, url+"/trigger", `{"drill":"leader-failover"}`, nil)

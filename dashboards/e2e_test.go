@@ -218,6 +218,7 @@ func startDaemon(t *testing.T, bin string) daemonProc {
 	t.Helper()
 	var cfg strings.Builder
 	cfg.WriteString("server:\n  listen: 127.0.0.1:0\n")
+	fmt.Fprintf(&cfg, "state:\n  dir: %q\n", t.TempDir())
 	cfg.WriteString("log:\n  level: info\n")
 	cfg.WriteString("sandbox:\n  election_timeout_min: 200ms\n  election_timeout_max: 400ms\n")
 	cfg.WriteString("probes:\n  quorum:\n    interval: 1s\n    timeout: 500ms\n")

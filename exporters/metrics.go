@@ -1,7 +1,9 @@
 package exporters
 
 import (
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -59,7 +61,15 @@ type Metrics struct {
 	AlertsQueued         prometheus.Gauge
 	BenchmarkThroughput  *prometheus.GaugeVec
 	BenchmarkLatency     *BenchmarkLatency
+	NodesAwaitingRestore prometheus.Gauge
+	RestoreAttempts      *prometheus.CounterVec
+	ReloadSuccessful     prometheus.Gauge
+	ReloadTimestamp      prometheus.Gauge
 }
+
+// Restore attempt results: the result label of
+// raftdrill_node_restore_attempts_total.
+var restoreResults = []string{"restored", "failed"}
 
 // New creates every metric on reg and creates each known labelled series at
 // zero, so dashboards and rules see 0 rather than "no data" before anything
@@ -153,15 +163,35 @@ func New(reg prometheus.Registerer, drills []string, criteria map[string][]strin
 			Help: "Throughput of the last benchmark run, by target (cluster, baseline) and op (produce, consume).",
 		}, []string{"target", "op"}),
 		BenchmarkLatency: newBenchmarkLatency(),
+		NodesAwaitingRestore: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "nodes_awaiting_restore",
+			Help: "Nodes a drill took down that do not serve Kafka again and that raftdrill is restoring (the restore journal, less the running drill's own).",
+		}),
+		RestoreAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "node_restore_attempts_total",
+			Help: "Attempts of the restore loop to bring back a node a drill left down, by result (restored, failed).",
+		}, []string{"result"}),
+		ReloadSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "config_last_reload_successful",
+			Help: "1 if the last configuration load (start-up, SIGHUP, POST /-/reload) succeeded, 0 if the file was invalid and the previous configuration is still in use.",
+		}),
+		ReloadTimestamp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful configuration load.",
+		}),
 	}
 	reg.MustRegister(versioncollector.NewCollector(Namespace), m.RunsTotal, m.InProgress, m.Duration, m.LastRun, m.LastSuccess,
 		m.FailoverDuration, m.LastFailover, m.Messages, m.LastSuccessRatio, m.ProduceLatency,
 		m.CriterionPassed, m.ThresholdBreaches, m.Anomalies, m.SkippedRuns,
 		m.QuorumAvailable, m.NodeUp, m.PartitionsLeaderless, m.AlertsSent, m.AlertsQueued,
-		m.BenchmarkThroughput, m.BenchmarkLatency)
+		m.BenchmarkThroughput, m.BenchmarkLatency, m.NodesAwaitingRestore, m.RestoreAttempts,
+		m.ReloadSuccessful, m.ReloadTimestamp)
+	for _, r := range restoreResults {
+		m.RestoreAttempts.WithLabelValues(r)
+	}
 
 	for _, d := range drills {
-		for _, r := range run.Results {
+		for _, r := range append(slices.Clone(run.Results), run.StatusInterrupted) {
 			m.RunsTotal.WithLabelValues(d, r)
 		}
 		m.InProgress.WithLabelValues(d)
@@ -195,6 +225,77 @@ func New(reg prometheus.Registerer, drills []string, criteria map[string][]strin
 		m.NodeUp.WithLabelValues(NodeLabel(n))
 	}
 	return m
+}
+
+// AddCriteria creates the series of criteria a reloaded configuration
+// brought (a drill's criteria do not change today, but a new drill's do).
+func (m *Metrics) AddCriteria(criteria map[string][]string) {
+	for d, cs := range criteria {
+		for _, c := range cs {
+			m.CriterionPassed.WithLabelValues(d, c)
+			m.ThresholdBreaches.WithLabelValues(d, c)
+		}
+	}
+}
+
+// Reloaded records the outcome of a configuration load.
+func (m *Metrics) Reloaded(ok bool, at time.Time) {
+	if !ok {
+		m.ReloadSuccessful.Set(0)
+		return
+	}
+	m.ReloadSuccessful.Set(1)
+	m.ReloadTimestamp.Set(float64(at.Unix()))
+}
+
+// Interrupted counts a run found unfinished at start-up: it ended when the
+// process running it died.
+func (m *Metrics) Interrupted(r run.Run) {
+	m.RunsTotal.WithLabelValues(r.Drill, run.StatusInterrupted).Inc()
+	if r.FinishedAt != nil {
+		m.LastRun.WithLabelValues(r.Drill).Set(float64(r.FinishedAt.Unix()))
+	}
+}
+
+// RestoreLast sets the gauges about each drill's last run from the run
+// history (newest first), so that they come back after a restart rather
+// than start blank: drill_last_run_timestamp_seconds,
+// drill_last_success_timestamp_seconds, last_failover_duration_seconds,
+// last_success_ratio and criterion_passed. Counters and histograms are the
+// process's own and start at zero.
+func (m *Metrics) RestoreLast(runs []run.Run) {
+	set := map[string]bool{}
+	once := func(key string, fn func()) {
+		if !set[key] {
+			set[key] = true
+			fn()
+		}
+	}
+	for _, r := range runs {
+		if r.Status == run.StatusRunning || r.FinishedAt == nil {
+			continue
+		}
+		d, end := r.Drill, float64(r.FinishedAt.Unix())
+		once("run/"+d, func() { m.LastRun.WithLabelValues(d).Set(end) })
+		if r.Status == run.StatusPassed {
+			once("pass/"+d, func() { m.LastSuccess.WithLabelValues(d).Set(end) })
+		}
+		for _, ph := range phases {
+			if v, ok := r.Measurements.Get(ph.m); ok {
+				once("phase/"+d+"/"+ph.phase, func() { m.LastFailover.WithLabelValues(d, ph.phase).Set(v) })
+			}
+		}
+		if v, ok := r.Measurements.Get(run.SuccessRatio); ok {
+			once("ratio/"+d, func() { m.LastSuccessRatio.WithLabelValues(d).Set(v) })
+		}
+		for _, c := range r.Criteria {
+			v := 0.0
+			if c.Passed {
+				v = 1
+			}
+			once("crit/"+d+"/"+c.Name, func() { m.CriterionPassed.WithLabelValues(d, c.Name).Set(v) })
+		}
+	}
 }
 
 // NodeLabel is the node label value for a node id.

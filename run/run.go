@@ -82,7 +82,10 @@ type Result struct {
 	// configuration said not to (a step switched off, replicas not read):
 	// the report says so rather than imply it passed.
 	NotTested []NotTested `json:"not_tested,omitempty"`
-	Error     string      `json:"error,omitempty"`
+	// Current is the step a running drill is in now (outcome "running"),
+	// for whoever watches it; nil once the drill has finished.
+	Current *Step  `json:"current_step,omitempty"`
+	Error   string `json:"error,omitempty"`
 	// Latencies of every acked send, for the produce-latency histogram.
 	Latencies []time.Duration `json:"-"`
 	// Targets are the per-target figures of a drill that measures several
@@ -116,6 +119,7 @@ func (r *Result) Finish() {
 			}
 		}
 	}
+	r.Current = nil
 	sort.SliceStable(r.Events, func(i, j int) bool { return r.Events[i].At.Before(r.Events[j].At) })
 	if r.Measurements == nil {
 		r.Measurements = Measurements{}
@@ -154,6 +158,9 @@ const (
 	// StepNotTested is a step the configuration switched off: the report
 	// says so rather than imply that it passed.
 	StepNotTested = "not tested"
+	// StepRunning is the step a running drill is in, as a live view of
+	// the run shows it; a finished run has none.
+	StepRunning = "running"
 )
 
 // Step is one stage of a drill, as the run shows it.

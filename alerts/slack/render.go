@@ -39,13 +39,14 @@ var icons = map[string]string{
 	alerts.KindThresholdMissed: ":large_orange_circle:",
 	alerts.KindDrillError:      ":warning:",
 	alerts.KindDrillsStale:     ":alarm_clock:",
+	alerts.KindNodeNotRestored: ":rotating_light:",
 	alerts.KindOverflow:        ":warning:",
 }
 
 // incident kinds carry the configured mention; the others are for the
 // channel to read, not to be woken by.
 func incident(kind string) bool {
-	return kind == alerts.KindQuorumLost || kind == alerts.KindDataAnomaly
+	return kind == alerts.KindQuorumLost || kind == alerts.KindDataAnomaly || kind == alerts.KindNodeNotRestored
 }
 
 // Render returns a message's fallback text (notifications, screen readers,
@@ -79,8 +80,11 @@ func (r Renderer) Resolved(m *alerts.Message) (string, []slackgo.Block) {
 	return r.fallback(head, text), blocks
 }
 
+// fallback is the message's top-level text, which Slack reads as mrkdwn:
+// the cluster name and the title (from config) are escaped; the text is
+// mrkdwn already.
 func (r Renderer) fallback(head, text string) string {
-	return truncate(fmt.Sprintf("[raftdrill %s] %s\n%s", r.Cluster, head, text), maxSectionText)
+	return truncate(fmt.Sprintf("[raftdrill %s] %s\n%s", esc(r.Cluster), esc(head), text), maxSectionText)
 }
 
 func (r Renderer) renderAlert(m *alerts.Message, head, extra string) (string, []slackgo.Block) {
@@ -136,18 +140,19 @@ func (r Renderer) meta(a alerts.Alert, at time.Time) slackgo.Block {
 	if a.Drill != "" {
 		parts = append(parts, "Drill *"+esc(a.Drill)+"*")
 	}
+	// URLs come from config: escaped too, as Slack wants inside <…|…>.
 	if a.RunID != "" {
 		if r.RunURLBase != "" {
-			parts = append(parts, fmt.Sprintf("Run <%s%s|%s>", r.RunURLBase, a.RunID, esc(a.RunID)))
+			parts = append(parts, fmt.Sprintf("Run <%s%s|%s>", esc(r.RunURLBase), esc(a.RunID), esc(a.RunID)))
 		} else {
 			parts = append(parts, "Run "+esc(a.RunID))
 		}
 	}
 	if r.DashboardURL != "" {
-		parts = append(parts, "<"+r.DashboardURL+"|Dashboard>")
+		parts = append(parts, "<"+esc(r.DashboardURL)+"|Dashboard>")
 	}
 	if r.RunbookURL != "" && a.Kind != "" {
-		parts = append(parts, "<"+r.RunbookURL+"#"+a.Kind+"|Runbook>")
+		parts = append(parts, "<"+esc(r.RunbookURL)+"#"+a.Kind+"|Runbook>")
 	}
 	if !at.IsZero() {
 		parts = append(parts, stamp(at))

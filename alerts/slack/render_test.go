@@ -62,6 +62,37 @@ func TestRenderCarriesLinksAndEscapes(t *testing.T) {
 	}
 }
 
+// Every string from the configuration that reaches Slack as mrkdwn is
+// escaped, so a cluster named "<!channel>" or a URL with "&" cannot mention
+// or break out; the configured mention alone is mrkdwn on purpose. (The
+// header is plain_text, which Slack shows as it is.)
+func TestConfigStringsAreEscaped(t *testing.T) {
+	t.Parallel()
+	r := Renderer{Cluster: "<!channel> & co", RunURLBase: "https://rd.example/runs?a=1&b=<x>/", DashboardURL: "https://g.example/d?x=1&y=2",
+		RunbookURL: "https://docs.example/alerts.md?<y>"}
+	for _, m := range []*alerts.Message{
+		{Op: alerts.OpOpen, At: time.Unix(1700000000, 0), Alert: alerts.Alert{Kind: alerts.KindNodeNotRestored, Title: "Node 2 left down by drill <d>", RunID: "r1", Drill: "d"}},
+		{Op: alerts.OpResolve, At: time.Unix(1700000000, 0), Resolution: "back", Alert: alerts.Alert{Kind: alerts.KindNodeNotRestored, Title: "t", RunID: "r1"}},
+		{Op: alerts.OpOpen, At: time.Unix(1700000000, 0), Overflow: &alerts.Overflow{Count: 1}},
+	} {
+		text, blocks := r.Render(m)
+		if _, ok := blocks[0].(*slackgo.HeaderBlock); !ok {
+			t.Fatalf("first block %T", blocks[0])
+		}
+		js := blocksJSON(t, blocks[1:])
+		for _, s := range []string{text, js} {
+			for _, bad := range []string{"<!channel>", "&b=", "?<y>", "x=1&y", "<d>"} {
+				if strings.Contains(s, bad) {
+					t.Errorf("unescaped %q in %s", bad, s)
+				}
+			}
+		}
+		if !strings.Contains(text, "&lt;!channel&gt; &amp; co") {
+			t.Errorf("fallback %q", text)
+		}
+	}
+}
+
 func TestRenderStaysWithinSlackLimits(t *testing.T) {
 	t.Parallel()
 	m := &alerts.Message{Op: alerts.OpOpen, Alert: alerts.Alert{Kind: alerts.KindDrillError, Title: strings.Repeat("t", 400), Text: strings.Repeat("x", 5000)}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -23,6 +24,13 @@ type Controller interface {
 	Kill(ctx context.Context, id int32) error
 	Restart(ctx context.Context, id int32) error
 	Up(ctx context.Context, id int32) (bool, error)
+}
+
+// Reporter is a controller that runs commands (exec) and can quote, for an
+// error, what its last command of op ("kill", "restart", "up") for a node
+// did: the command, its exit status and the tail of its output.
+type Reporter interface {
+	LastRun(op string, id int32) string
 }
 
 // PIDSource is a controller that knows each node's server process (the
@@ -78,7 +86,7 @@ func Types() []Type {
 			Name:     "process",
 			Sections: []config.Section{{Key: process.Key, New: func() any { return process.Defaults() }}},
 			Build: func(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Cluster, error) {
-				pc, err := process.New(config.Get[*process.Config](cfg, process.Key), cfg.Cluster.Nodes, log)
+				pc, err := process.New(config.Get[*process.Config](cfg, process.Key), cfg.Cluster.Nodes, filepath.Join(cfg.State.Dir, "process"), log)
 				if err != nil {
 					return nil, err
 				}

@@ -28,7 +28,7 @@ func TestFailureRecoveryReportShowsStepsAndAnomalies(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Close(context.Background()) })
-	r, err := daemon.RunOnce(context.Background(), cfg, cl, "failure-recovery", log, nil)
+	r, err := daemon.RunOnce(context.Background(), cfg, nil, cl, "failure-recovery", log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,7 @@ type Server struct {
 	attempts []Attempt
 	faults   []Fault
 	ts       int
+	down     bool
 }
 
 // Msg is one message Slack accepted.
@@ -82,6 +83,14 @@ func randomish(t testing.TB) string {
 func (f *Server) APIURL() string  { return f.srv.GetAPIURL() }
 func (f *Server) HookURL() string { return "http://" + f.srv.ServerAddr + f.hookPath }
 
+// SetDown makes every request fail with 503 until SetDown(false): Slack
+// unreachable for as long as a test needs.
+func (f *Server) SetDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
 // failNext makes the next requests fail, in order.
 func (f *Server) FailNext(faults ...Fault) {
 	f.mu.Lock()
@@ -95,6 +104,11 @@ func (f *Server) handle(method string) http.HandlerFunc {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		now := time.Now()
+		if f.down {
+			f.attempts = append(f.attempts, Attempt{method, http.StatusServiceUnavailable, now})
+			http.Error(w, "slack is down", http.StatusServiceUnavailable)
+			return
+		}
 		if len(f.faults) > 0 {
 			ft := f.faults[0]
 			f.faults = f.faults[1:]

@@ -93,7 +93,7 @@ func (d *benchmark) Run(ctx context.Context, env drill.Env) (res run.Result) {
 	}
 	env.Progressf("workload on each target: %s", d.describe())
 	// In the report too: the figures depend on the producer and its batching.
-	res.Events = append(res.Events, run.NewEvent(time.Now(), "workload", 0, "%s", d.describe()))
+	env.Record(&res, run.NewEvent(time.Now(), "workload", 0, "%s", d.describe()))
 
 	base, err := d.measureBaseline(ctx, env, &res)
 	if err != nil {
@@ -223,7 +223,7 @@ func (d *benchmark) measure(ctx context.Context, env drill.Env, t benchTarget, r
 		sampler.finish()
 		return nil, fmt.Errorf("%s: %w", t.name, err)
 	}
-	res.Events = append(res.Events, run.NewEvent(time.Now(), "produced", 0, "%s: %d of %d messages acked in %.3fs", t.name, f.prod.acked, f.prod.sent, f.prod.seconds()))
+	env.Record(res, run.NewEvent(time.Now(), "produced", 0, "%s: %d of %d messages acked in %.3fs", t.name, f.prod.acked, f.prod.sent, f.prod.seconds()))
 	env.Progressf("%s: %d of %d acked in %.2fs (%.0f msg/s, p99 %.2f ms); reading them back",
 		t.name, f.prod.acked, f.prod.sent, f.prod.seconds(), f.produceMPS(), f.quantile(99)*1000)
 	f.cons, err = consumeBack(ctx, sc, spec, f.prod)
@@ -231,9 +231,9 @@ func (d *benchmark) measure(ctx context.Context, env drill.Env, t benchTarget, r
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.name, err)
 	}
-	res.Events = append(res.Events, run.NewEvent(time.Now(), "consumed", 0, "%s: %d messages read back in %.3fs", t.name, f.cons.read, f.cons.seconds()))
+	env.Record(res, run.NewEvent(time.Now(), "consumed", 0, "%s: %d messages read back in %.3fs", t.name, f.cons.read, f.cons.seconds()))
 	if errs := slices.Concat(f.prod.errs, f.cons.errs); len(errs) > 0 {
-		res.Events = append(res.Events, run.NewEvent(time.Now(), "errors", 0, "%s: %d failed sends, %d consumer errors; first: %s", t.name, f.prod.failed, f.cons.errors, strings.Join(errs, "; ")))
+		env.Record(res, run.NewEvent(time.Now(), "errors", 0, "%s: %d failed sends, %d consumer errors; first: %s", t.name, f.prod.failed, f.cons.errors, strings.Join(errs, "; ")))
 	}
 	env.Progressf("%s: %d read back in %.2fs (%.0f msg/s); %d lost, %d duplicated, %d corrupted",
 		t.name, f.cons.read, f.cons.seconds(), f.consumeMPS(), f.cons.lost, f.cons.duplicated, f.cons.corrupted)

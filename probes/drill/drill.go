@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/raftdrill/raftdrill/cluster/control"
 	"github.com/raftdrill/raftdrill/cluster/kafka"
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/run"
+	"github.com/raftdrill/raftdrill/state"
 )
 
 // Drill is one configured drill. It returns its result as a value; it never
@@ -63,6 +66,7 @@ func (s Spec) KeyFigures() []run.Measure {
 // Env is what a drill works with.
 type Env struct {
 	RunID   string
+	Drill   string // the drill's name, for the restore journal
 	Client  *kafka.Client
 	Control control.Controller
 	Config  *config.Config
@@ -72,6 +76,24 @@ type Env struct {
 	// Observer, when set, hears of every node the drill kills and brings
 	// back (the alert planner, so that planned outages do not page).
 	Observer NodeObserver
+	// Journal, when set, is the restore journal: every node the drill
+	// takes down is recorded (and synced to disk) before the kill, and
+	// cleared once it serves Kafka again, so that a raftdrill that dies
+	// mid-drill leaves word of what to bring back. The daemon and
+	// `raftdrill run` always set it; a kill that cannot be journalled does
+	// not happen.
+	Journal Journal
+	// Live, when set, receives a copy of the result so far each time the
+	// drill records an event or a step starts or ends, so that a running
+	// drill can be watched (GET /runs/{id}, the status page).
+	Live func(run.Result)
+}
+
+// Journal is where a drill records the nodes it takes down (package
+// state's restore journal).
+type Journal interface {
+	Record(o state.Outage) error
+	Clear(run string, node int32) error
 }
 
 // NodeObserver hears of every kill before it is attempted and of every
@@ -88,6 +110,47 @@ func (e Env) Progressf(format string, args ...any) {
 	if e.Progress != nil {
 		e.Progress(msg)
 	}
+}
+
+// Record adds an event to res and publishes the result so far.
+func (e Env) Record(res *run.Result, ev run.Event) {
+	res.Events = append(res.Events, ev)
+	e.Publish(res)
+}
+
+// Publish hands a copy of the result so far to whoever watches the run.
+func (e Env) Publish(res *run.Result) {
+	if e.Live != nil {
+		e.Live(Snapshot(res))
+	}
+}
+
+// Snapshot copies what a result has recorded so far, as a running result
+// that shares nothing with res.
+func Snapshot(res *run.Result) run.Result {
+	snap := run.Result{
+		Status:       run.StatusRunning,
+		Measurements: maps.Clone(res.Measurements),
+		Criteria:     slices.Clone(res.Criteria),
+		Anomalies:    slices.Clone(res.Anomalies),
+		Events:       slices.Clone(res.Events),
+		Steps:        slices.Clone(res.Steps),
+		Error:        res.Error,
+	}
+	if res.Current != nil {
+		cur := *res.Current
+		snap.Current = &cur
+	}
+	if snap.Measurements == nil {
+		snap.Measurements = run.Measurements{}
+	}
+	if snap.Criteria == nil {
+		snap.Criteria = []run.Criterion{}
+	}
+	if snap.Anomalies == nil {
+		snap.Anomalies = []run.Anomaly{}
+	}
+	return snap
 }
 
 // Topic is the drill topic.

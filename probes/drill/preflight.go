@@ -2,10 +2,12 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/raftdrill/raftdrill/cluster/control"
 	"github.com/raftdrill/raftdrill/cluster/kafka"
 )
 
@@ -16,6 +18,7 @@ import (
 func Preflight(ctx context.Context, env Env) error {
 	topic := env.Topic()
 	var down []int32
+	var why []string
 	for _, n := range env.Client.Nodes() {
 		up, err := env.Control.Up(ctx, n.ID)
 		if err != nil {
@@ -23,10 +26,21 @@ func Preflight(ctx context.Context, env Env) error {
 		}
 		if !up {
 			down = append(down, n.ID)
+			// A controller that runs commands says what its up check
+			// answered: the exit status and stderr explain "down".
+			if rep, ok := env.Control.(control.Reporter); ok {
+				if s := rep.LastRun("up", n.ID); s != "" {
+					why = append(why, fmt.Sprintf("node %d: %s", n.ID, s))
+				}
+			}
 		}
 	}
 	if len(down) > 0 {
-		return fmt.Errorf("cluster unhealthy before drill: nodes %v are down", down)
+		msg := fmt.Sprintf("cluster unhealthy before drill: nodes %v are down", down)
+		if len(why) > 0 {
+			msg += " (" + strings.Join(why, "; ") + ")"
+		}
+		return errors.New(msg)
 	}
 	if err := env.Client.EnsureTopic(topic.Name, topic.Partitions, topic.ReplicationFactor); err != nil {
 		return fmt.Errorf("cluster unhealthy before drill: %w", err)

@@ -31,6 +31,7 @@ func RunSteps(ctx context.Context, env Env, res *run.Result, steps []Step) bool 
 	for _, s := range steps {
 		if s.Skip != "" {
 			res.Steps = append(res.Steps, run.Step{Name: s.Name, StartedAt: time.Now(), Outcome: run.StepNotTested, Detail: s.Skip})
+			env.Publish(res)
 			env.Progressf("STEP %d: %s — not tested: %s", len(res.Steps), s.Title, s.Skip)
 			continue
 		}
@@ -44,7 +45,10 @@ func RunSteps(ctx context.Context, env Env, res *run.Result, steps []Step) bool 
 func runStep(ctx context.Context, env Env, res *run.Result, s Step) bool {
 	env.Progressf("STEP %d: %s", len(res.Steps)+1, s.Title)
 	started := time.Now()
+	res.Current = &run.Step{Name: s.Name, StartedAt: started, Outcome: run.StepRunning, Detail: s.Title}
+	env.Publish(res)
 	detail, passed, err := s.Do(ctx)
+	res.Current = nil
 	if err == nil && ctx.Err() != nil {
 		err = fmt.Errorf("drill cancelled: %w", ctx.Err())
 	}
@@ -59,6 +63,7 @@ func runStep(ctx context.Context, env Env, res *run.Result, s Step) bool {
 		}
 	}
 	res.Steps = append(res.Steps, st)
+	env.Publish(res)
 	env.Progressf("[%s] %s", strings.ToUpper(st.Outcome), st.Detail)
 	return err == nil
 }

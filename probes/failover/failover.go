@@ -96,9 +96,7 @@ func (s *state) cleanup(ctx context.Context) {
 		// A drill that ended early still reports what the watch saw.
 		s.res.Anomalies = found
 	}
-	if err := s.rs.Restore(ctx, s.lf.RecoveryTimeout); err != nil && s.res.Error == "" {
-		s.res.Error = err.Error()
-	}
+	drill.NoteRestoreError(s.res, s.rs.Restore(ctx, s.lf.RecoveryTimeout))
 }
 
 func (s *state) preflight(ctx context.Context) (string, bool, error) {
@@ -177,7 +175,7 @@ func (s *state) killAndWatch(ctx context.Context, start time.Time) error {
 	// How long the controller took to kill, timed from the same instant
 	// as election_seconds: a slow kill inflates both.
 	s.res.Measurements.Set(run.KillSeconds, run.RoundMs(time.Since(s.killAt).Seconds()))
-	s.res.Events = append(s.res.Events, run.NewEvent(s.killAt, "kill", killed, "killed the leader of partition %d", lf.TargetPartition))
+	s.env.Record(s.res, run.NewEvent(s.killAt, "kill", killed, "killed the leader of partition %d", lf.TargetPartition))
 
 	var live []int32
 	for _, n := range s.env.Client.Nodes() {
@@ -201,7 +199,7 @@ func (s *state) killAndWatch(ctx context.Context, start time.Time) error {
 		}
 		if !s.electedAt.IsZero() {
 			s.env.Progressf("node %d elected leader of partition %d after %.3fs", s.newLeader, lf.TargetPartition, s.electedAt.Sub(s.killAt).Seconds())
-			s.res.Events = append(s.res.Events, run.NewEvent(s.electedAt, "elected", s.newLeader, "a live node's metadata names a new live leader"))
+			s.env.Record(s.res, run.NewEvent(s.electedAt, "elected", s.newLeader, "a live node's metadata names a new live leader"))
 			return nil
 		}
 		select {
@@ -228,7 +226,7 @@ func (s *state) recovery(ctx context.Context) (string, bool, error) {
 		// The node is back and the cluster still has leaderless
 		// partitions: a failure of the cluster, not an error of the drill.
 		s.recovered = false
-		s.res.Events = append(s.res.Events, run.NewEvent(time.Now(), "not-recovered", 0, "%v", err))
+		s.env.Record(s.res, run.NewEvent(time.Now(), "not-recovered", 0, "%v", err))
 		return err.Error(), false, nil
 	}
 	return "every partition led", true, nil

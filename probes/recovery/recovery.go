@@ -146,9 +146,7 @@ func (r *recoveryRun) cleanup(ctx context.Context) {
 	for _, pp := range r.prods {
 		pp.Close()
 	}
-	if err := r.rs.Restore(ctx, r.fr.RecoveryDeadline); err != nil && r.res.Error == "" {
-		r.res.Error = err.Error()
-	}
+	drill.NoteRestoreError(r.res, r.rs.Restore(ctx, r.fr.RecoveryDeadline))
 }
 
 func (r *recoveryRun) preflight(ctx context.Context) (string, bool, error) {
@@ -189,7 +187,7 @@ func (r *recoveryRun) followerLoss(ctx context.Context) (string, bool, error) {
 		return "", false, err
 	}
 	r.killedFollower = follower
-	r.res.Events = append(r.res.Events, run.NewEvent(time.Now(), "kill", follower, "killed a follower of partition %d (its leader: node %d)", target, leader))
+	r.env.Record(r.res, run.NewEvent(time.Now(), "kill", follower, "killed a follower of partition %d (its leader: node %d)", target, leader))
 	parts := []string{fmt.Sprintf("killed node %d, a follower of partition %d (leader: node %d)", follower, target, leader)}
 	led, ledAfter := r.waitAllLed(ctx, r.fr.ElectionDeadline)
 	parts = append(parts, describeLed(led, ledAfter, r.fr.ElectionDeadline))
@@ -215,13 +213,13 @@ func (r *recoveryRun) leaderLoss(ctx context.Context) (string, bool, error) {
 		return "", false, err
 	}
 	r.killedLeader = leader
-	r.res.Events = append(r.res.Events, run.NewEvent(killAt, "kill", leader, "killed the leader of partition %d", target))
+	r.env.Record(r.res, run.NewEvent(killAt, "kill", leader, "killed the leader of partition %d", target))
 	parts := []string{fmt.Sprintf("killed node %d, the leader of partition %d", leader, target)}
 	electedAt, newLeader := r.waitElected(ctx, leader, killAt)
 	elected := !electedAt.IsZero()
 	if elected {
 		r.electionSecs, r.newLeader = run.RoundMs(electedAt.Sub(killAt).Seconds()), newLeader
-		r.res.Events = append(r.res.Events, run.NewEvent(electedAt, "elected", newLeader, "a live node names node %d leader of partition %d", newLeader, target))
+		r.env.Record(r.res, run.NewEvent(electedAt, "elected", newLeader, "a live node names node %d leader of partition %d", newLeader, target))
 		parts = append(parts, fmt.Sprintf("node %d elected after %.3fs", newLeader, r.electionSecs))
 	} else {
 		parts = append(parts, fmt.Sprintf("no new leader within %s", r.fr.ElectionDeadline))
@@ -253,7 +251,7 @@ func (r *recoveryRun) majorityLoss(ctx context.Context) (string, bool, error) {
 			return "", false, err
 		}
 		killed = append(killed, victim)
-		r.res.Events = append(r.res.Events, run.NewEvent(time.Now(), "kill", victim, "killed to take the majority of partition %d down", target))
+		r.env.Record(r.res, run.NewEvent(time.Now(), "kill", victim, "killed to take the majority of partition %d down", target))
 	}
 	reps := r.replicas[target]
 	parts := []string{fmt.Sprintf("killed node %s too: %d of %d replicas of partition %d down",

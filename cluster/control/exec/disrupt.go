@@ -124,7 +124,7 @@ func (c *Controller) runPeers(ctx context.Context, verb string, t *nodecmd.Templ
 	if err != nil {
 		return fmt.Errorf("%s node %d: %w", verb, id, err)
 	}
-	if err := c.run(ctx, line); err != nil {
+	if err := c.run(ctx, verb, id, line); err != nil {
 		return fmt.Errorf("%s node %d: %w", verb, id, err)
 	}
 	c.logger.Info("node "+pastTense[verb], "node", id, "peers", peers)
@@ -143,7 +143,7 @@ func (c *Controller) runNode(ctx context.Context, verb string, t *nodecmd.Templa
 	if err != nil {
 		return fmt.Errorf("%s node %d: %w", verb, id, err)
 	}
-	if err := c.run(ctx, line); err != nil {
+	if err := c.run(ctx, verb, id, line); err != nil {
 		return fmt.Errorf("%s node %d: %w", verb, id, err)
 	}
 	c.logger.Info("node "+pastTense[verb], "node", id)

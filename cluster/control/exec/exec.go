@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +23,9 @@ type Controller struct {
 	timeout time.Duration
 	nodes   map[int32]execCommands
 	disrupt disruptCommands
+
+	mu   sync.Mutex
+	last map[string]string // op/node → what its last command did, for LastRun
 }
 
 // execCommands are one node's rendered command lines.
@@ -78,7 +82,7 @@ func (c *Controller) Kill(ctx context.Context, id int32) error {
 	if !ok {
 		return fmt.Errorf("kill node %d: not in cluster.nodes", id)
 	}
-	if err := c.run(ctx, cmds.kill); err != nil {
+	if err := c.run(ctx, "kill", id, cmds.kill); err != nil {
 		return fmt.Errorf("kill node %d: %w", id, err)
 	}
 	c.logger.Info("node killed", "node", id)
@@ -92,7 +96,7 @@ func (c *Controller) Restart(ctx context.Context, id int32) error {
 	if !ok {
 		return fmt.Errorf("restart node %d: not in cluster.nodes", id)
 	}
-	if err := c.run(ctx, cmds.restart); err != nil {
+	if err := c.run(ctx, "restart", id, cmds.restart); err != nil {
 		return fmt.Errorf("restart node %d: %w", id, err)
 	}
 	c.logger.Info("node restarted", "node", id)
@@ -107,7 +111,7 @@ func (c *Controller) Up(ctx context.Context, id int32) (bool, error) {
 	if !ok {
 		return false, fmt.Errorf("up node %d: not in cluster.nodes", id)
 	}
-	err := c.run(ctx, cmds.up)
+	err := c.run(ctx, "up", id, cmds.up)
 	if err == nil {
 		return true, nil
 	}
@@ -120,11 +124,44 @@ func (c *Controller) Up(ctx context.Context, id int32) (bool, error) {
 	return false, fmt.Errorf("up node %d: %w", id, err)
 }
 
+// LastRun quotes what the last command of op ("kill", "restart", "up") for
+// node id did: the command, its exit status and the tail of its output
+// (stderr, else stdout), e.g. `exec "systemctl is-active chronik@2": exit
+// status 3: inactive`. Errors of a drill quote it: a kill command that
+// "worked" while the node runs on, an up command that says down.
+func (c *Controller) LastRun(op string, id int32) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last[fmt.Sprintf("%s/%d", op, id)]
+}
+
+func (c *Controller) remember(op string, id int32, what string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil {
+		c.last = map[string]string{}
+	}
+	c.last[fmt.Sprintf("%s/%d", op, id)] = what
+}
+
 // run runs line with /bin/sh in its own process group, which is killed as a
 // whole at the timeout: otherwise a hung "ssh host ..." or a pipeline would
 // outlive the shell. A non-zero exit is returned wrapping *exec.ExitError,
-// followed by the tail of stderr.
-func (c *Controller) run(ctx context.Context, line string) error {
+// followed by the tail of stderr. What it did is remembered for LastRun.
+func (c *Controller) run(ctx context.Context, op string, id int32, line string) error {
+	stdout, err := c.runLine(ctx, line)
+	what := fmt.Sprintf("exec %q: exit status 0", line)
+	if err != nil {
+		what = err.Error()
+	}
+	if err == nil && stdout != "" {
+		what += ": " + stdout
+	}
+	c.remember(op, id, what)
+	return err
+}
+
+func (c *Controller) runLine(ctx context.Context, line string) (string, error) {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout,
@@ -134,15 +171,20 @@ func (c *Controller) run(ctx context.Context, line string) error {
 	// stderr goes to an unlinked file rather than a pipe: a command that
 	// leaves a background process behind ("nohup server &") would otherwise
 	// hold the pipe open and make Wait hang, or later die of SIGPIPE.
-	stderr, err := os.CreateTemp("", "raftdrill-exec-*")
-	if err != nil {
-		return fmt.Errorf("exec %q: stderr file: %w", line, err)
+	var files [2]*os.File
+	for i := range files {
+		f, err := os.CreateTemp("", "raftdrill-exec-*")
+		if err != nil {
+			return "", fmt.Errorf("exec %q: output file: %w", line, err)
+		}
+		os.Remove(f.Name())
+		defer f.Close()
+		files[i] = f
 	}
-	os.Remove(stderr.Name())
-	defer stderr.Close()
+	stdout, stderr := files[0], files[1]
 
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
-	cmd.Stderr = stderr
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -151,15 +193,19 @@ func (c *Controller) run(ctx context.Context, line string) error {
 		}
 		return err
 	}
-	err = cmd.Run()
+	err := cmd.Run()
+	out := nodecmd.Tail(stderr)
+	if out == "" {
+		out = nodecmd.Tail(stdout)
+	}
 	if err == nil {
-		return nil
+		return out, nil
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("exec %q: %w", line, context.Cause(ctx))
+		return "", fmt.Errorf("exec %q: %w", line, context.Cause(ctx))
 	}
-	if tail := nodecmd.Tail(stderr); tail != "" {
-		return fmt.Errorf("exec %q: %w: %s", line, err, tail)
+	if out != "" {
+		return "", fmt.Errorf("exec %q: %w: %s", line, err, out)
 	}
-	return fmt.Errorf("exec %q: %w", line, err)
+	return "", fmt.Errorf("exec %q: %w", line, err)
 }

@@ -279,3 +279,31 @@ func mustUp(t *testing.T, c *Controller, id int32, want bool) {
 		t.Fatalf("Up(%d) = %v, want %v", id, up, want)
 	}
 }
+
+// What the last command of each kind did is quotable: a kill that "worked"
+// while the node runs on, or an up check that says down, is explained with
+// the command, its exit status and its output.
+func TestExecControllerLastRun(t *testing.T) {
+	t.Parallel()
+	c := newTestExecController(t, Config{
+		Kill:    "echo 'sent SIGKILL to chronik@{{.ID}}'",
+		Restart: "true",
+		Up:      "echo 'unit chronik@{{.ID}} inactive' >&2; exit 3",
+	})
+	ctx := context.Background()
+	if err := c.Kill(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if up, err := c.Up(ctx, 2); err != nil || up {
+		t.Fatalf("Up = %v, %v", up, err)
+	}
+	if got, want := c.LastRun("kill", 2), `exec "echo 'sent SIGKILL to chronik@2'": exit status 0: sent SIGKILL to chronik@2`; got != want {
+		t.Errorf("LastRun(kill):\n%s\nwant:\n%s", got, want)
+	}
+	if got, want := c.LastRun("up", 2), `exec "echo 'unit chronik@2 inactive' >&2; exit 3": exit status 3: unit chronik@2 inactive`; got != want {
+		t.Errorf("LastRun(up):\n%s\nwant:\n%s", got, want)
+	}
+	if got := c.LastRun("up", 1); got != "" {
+		t.Errorf("LastRun of a node never asked: %q", got)
+	}
+}

@@ -35,6 +35,10 @@ type Controller struct {
 	order  []int32 // cluster.nodes order, for Start and Close
 	nodes  map[int32]*procNode
 	closed atomic.Bool
+	// pidDir holds a pidfile per node (the state directory's process/),
+	// so that a raftdrill started after one that died finds the nodes it
+	// left running; "" keeps none.
+	pidDir string
 }
 
 // procNode is one node's fixed command line and its current process.
@@ -51,9 +55,13 @@ type procNode struct {
 
 // procRun is one start of a node's process.
 type procRun struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once Wait has reaped the process
-	err  error         // Wait's result, written before done is closed
+	pid int
+	// start is the process's start time (/proc/PID/stat, clock ticks since
+	// boot): with the pid, its identity. A pid alone can be reused.
+	start uint64
+	cmd   *exec.Cmd     // nil for a process adopted from an earlier raftdrill
+	done  chan struct{} // closed once the process is gone (reaped, for a child)
+	err   error         // Wait's result, written before done is closed
 }
 
 func (r *procRun) running() bool {
@@ -66,8 +74,9 @@ func (r *procRun) running() bool {
 }
 
 // New renders every template for every node up front, so a mistake is
-// reported at start-up with its key, not during a drill.
-func New(p *Config, nodes []config.Node, logger *slog.Logger) (*Controller, error) {
+// reported at start-up with its key, not during a drill. pidDir is where
+// the controller keeps a pidfile per node ("" for none).
+func New(p *Config, nodes []config.Node, pidDir string, logger *slog.Logger) (*Controller, error) {
 	const key = Key
 	var errs []error
 	if len(p.Command) == 0 {
@@ -97,6 +106,7 @@ func New(p *Config, nodes []config.Node, logger *slog.Logger) (*Controller, erro
 	c := &Controller{
 		logger: nodecmd.Logger(logger, "process"),
 		nodes:  make(map[int32]*procNode, len(nodes)),
+		pidDir: pidDir,
 	}
 	for i, d := range datas {
 		n := &procNode{id: d.ID, dir: p.Dir, env: os.Environ()}
@@ -144,6 +154,9 @@ func (c *Controller) Start(ctx context.Context) error {
 			n.op.Lock()
 			defer n.op.Unlock()
 			if r := n.cur.Load(); r != nil && r.running() {
+				return
+			}
+			if c.adopt(ctx, n) {
 				return
 			}
 			if err := c.start(ctx, n); err != nil {
@@ -197,7 +210,7 @@ func (c *Controller) Restart(ctx context.Context, id int32) error {
 	n.op.Lock()
 	defer n.op.Unlock()
 	if r := n.cur.Load(); r != nil && r.running() {
-		return fmt.Errorf("restart node %d: already running (pid %d)", id, r.cmd.Process.Pid)
+		return fmt.Errorf("restart node %d: already running (pid %d)", id, r.pid)
 	}
 	if err := c.start(ctx, n); err != nil {
 		return fmt.Errorf("restart node %d: %w", id, err)
@@ -227,7 +240,7 @@ func (c *Controller) PID(id int32) (int, bool) {
 	if r == nil || !r.running() {
 		return 0, false
 	}
-	return r.cmd.Process.Pid, true
+	return r.pid, true
 }
 
 func (c *Controller) node(id int32) (*procNode, error) {
@@ -265,15 +278,20 @@ func (c *Controller) start(ctx context.Context, n *procNode) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %q: %w", n.args[0], err)
 	}
-	r := &procRun{cmd: cmd, done: make(chan struct{})}
+	pid := cmd.Process.Pid
+	start, _ := startTime(pid) // read before Wait can reap it
+	r := &procRun{pid: pid, start: start, cmd: cmd, done: make(chan struct{})}
 	n.cur.Store(r)
-	log := c.logger.With("node", n.id, "pid", cmd.Process.Pid)
+	log := c.logger.With("node", n.id, "pid", pid)
 	log.Info("node started")
 	go func() {
 		r.err = cmd.Wait()
 		log.Info("node exited", "status", cmd.ProcessState.String())
 		close(r.done)
 	}()
+	if err := c.writePIDFile(n, r); err != nil {
+		log.Error("pidfile not written: a raftdrill started after this one dies would not find the node", "err", err)
+	}
 
 	t := time.NewTimer(startGrace)
 	defer t.Stop()
@@ -299,11 +317,11 @@ func (c *Controller) kill(ctx context.Context, n *procNode) error {
 	if r == nil {
 		return nil
 	}
-	pid := r.cmd.Process.Pid
+	pid := r.pid
 	// The group id is the server's pid (Setpgid). Linux keeps that number
 	// allocated while any group member lives, so this also reaches children
 	// left behind by a server that already exited.
-	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := signalGroup(pid, syscall.SIGKILL); err != nil {
 		return fmt.Errorf("signal process group %d: %w", pid, err)
 	}
 	select {
@@ -314,6 +332,7 @@ func (c *Controller) kill(ctx context.Context, n *procNode) error {
 	// Forget the run so that a later Kill does not signal a group id that
 	// the kernel may since have handed to someone else.
 	n.cur.Store(nil)
+	c.removePIDFile(n)
 	c.logger.Info("node killed", "node", n.id, "pid", pid)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ type testCluster struct {
 
 func newTestProcessController(t *testing.T, cl testCluster) *Controller {
 	t.Helper()
-	c, err := New(&cl.Controller.Process, cl.Nodes, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	c, err := New(&cl.Controller.Process, cl.Nodes, "", slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -296,7 +297,7 @@ func TestNewProcessControllerErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cl := processCluster(t.TempDir(), "server", "--id", "{{.ID}}")
 			tt.modify(&cl)
-			_, err := New(&cl.Controller.Process, cl.Nodes, nil)
+			_, err := New(&cl.Controller.Process, cl.Nodes, "", nil)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -352,4 +353,85 @@ func TestProcessControllerConcurrent(t *testing.T) {
 		t.Fatalf("Restart after the race: %v", err)
 	}
 	mustUp(t, c, 1, true)
+}
+
+// A raftdrill that died without stopping its nodes leaves them running; the
+// next one finds them by their pidfiles, recognised by pid and start time
+// (never by name), and adopts them instead of starting second copies that
+// would fail on busy ports. A pidfile whose pid now belongs to another
+// process is stale: that process is left alone.
+func TestProcessControllerAdoptsNodesLeftByAnEarlierDaemon(t *testing.T) {
+	ctx := processTestCtx(t)
+	dir, pidDir := t.TempDir(), t.TempDir()
+	cl := processCluster(dir, "sh", "-c", "exec sleep 1000", "node{{.ID}}")
+	newController := func(cl testCluster) *Controller {
+		c, err := New(&cl.Controller.Process, cl.Nodes, pidDir, slog.New(slog.NewTextHandler(t.Output(), nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first := newController(cl)
+	if err := first.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pids := map[int32]int{}
+	for _, id := range []int32{1, 2, 3} {
+		pids[id], _ = first.PID(id)
+	}
+	// first "dies" here: it never closes, its nodes run on.
+
+	// Node 3's pidfile now names a live process that is not the node: this
+	// test itself, with another start time.
+	stale := fmt.Sprintf(`{"pid":%d,"start":1,"args":["sh","-c","exec sleep 1000","node3"]}`, os.Getpid())
+	if err := os.WriteFile(filepath.Join(pidDir, "node3.pid"), []byte(stale), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second := newController(cl)
+	t.Cleanup(func() {
+		second.Close(context.Background())
+		for _, pid := range pids {
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	})
+	if err := second.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int32{1, 2} {
+		if pid, ok := second.PID(id); !ok || pid != pids[id] {
+			t.Fatalf("node %d: pid %d after the restart, want the adopted %d", id, pid, pids[id])
+		}
+		mustUp(t, second, id, true)
+	}
+	if pid, _ := second.PID(3); pid == os.Getpid() || pid == pids[3] || !testutil.PIDAlive(pid) {
+		t.Fatalf("node 3: pid %d; a stale pidfile must give a fresh node", pid)
+	}
+
+	// The adopted node is killed and restarted like any other.
+	if err := second.Kill(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	mustUp(t, second, 2, false)
+	waitFor(t, "the adopted node 2 to die", func() bool { return !testutil.PIDAlive(pids[2]) })
+	if _, err := os.Stat(filepath.Join(pidDir, "node2.pid")); !os.IsNotExist(err) {
+		t.Fatalf("node 2's pidfile after Kill: %v", err)
+	}
+	if err := second.Restart(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	mustUp(t, second, 2, true)
+
+	// A node left running with another command line than the config's now
+	// is killed and started afresh.
+	changed := processCluster(dir, "sh", "-c", "exec sleep 999", "node{{.ID}}")
+	second.closed.Store(true) // let go of the nodes without killing them, as a crash would
+	third := newController(changed)
+	t.Cleanup(func() { third.Close(context.Background()) })
+	if err := third.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pid, _ := third.PID(1); pid == pids[1] {
+		t.Fatal("node 1 with an old command line was adopted")
+	}
+	waitFor(t, "the old node 1 to die", func() bool { return !testutil.PIDAlive(pids[1]) })
 }
