@@ -8,11 +8,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Actions a drill takes on a node, as the journal records them. Only kill
-// exists today; the split-brain drill will add isolate and pause, each
-// undone in its own way.
+// Actions a drill takes on a node, as the journal records them, each
+// undone in its own way: a kill by a restart, an isolation by a heal, a
+// pause by a resume.
 const (
-	ActionKill = "kill"
+	ActionKill    = "kill"
+	ActionIsolate = "isolate"
+	ActionPause   = "pause"
 )
 
 // Outage is one node a drill took down: a journal entry. It is written and
@@ -25,6 +27,9 @@ type Outage struct {
 	Controller string    `json:"controller"` // cluster.controller.type at the time
 	Action     string    `json:"action"`     // ActionKill, ...
 	At         time.Time `json:"at"`
+	// Peers are the nodes an isolation cut the node off from: what the
+	// heal must restore.
+	Peers []int32 `json:"peers,omitempty"`
 
 	// What the restore loop has tried so far.
 	Attempts    int       `json:"attempts,omitempty"`

@@ -10,11 +10,15 @@ import (
 
 	"github.com/raftdrill/raftdrill/cluster/control"
 	"github.com/raftdrill/raftdrill/run"
+	"github.com/raftdrill/raftdrill/state"
 )
 
 // Disruptor cuts nodes off from their peers or freezes them for a drill,
 // and undoes it however the drill ends, as Restorer does for kills: a node
 // left isolated or paused is a cluster left worse than the drill found it.
+// With a journal in the environment each disruption is journalled (and
+// synced) before it happens and cleared once undone, so that the next
+// raftdrill heals or resumes what this one could not.
 type Disruptor struct {
 	env      Env
 	res      *run.Result
@@ -36,6 +40,9 @@ func (d *Disruptor) Isolate(ctx context.Context, id int32, peers []int32) error 
 	if !ok {
 		return control.Supports(d.env.Control, control.Isolate)
 	}
+	if err := d.journal(id, state.ActionIsolate, peers); err != nil {
+		return fmt.Errorf("isolate node %d not attempted: %w", id, err)
+	}
 	// Remembered before the attempt, as a kill is: a command that cut the
 	// links and then failed must still be undone.
 	d.isolated[id] = slices.Clone(peers)
@@ -56,6 +63,9 @@ func (d *Disruptor) Pause(ctx context.Context, id int32) error {
 	p, ok := d.env.Control.(control.Pauser)
 	if !ok {
 		return control.Supports(d.env.Control, control.Pause)
+	}
+	if err := d.journal(id, state.ActionPause, nil); err != nil {
+		return fmt.Errorf("pause node %d not attempted: %w", id, err)
 	}
 	d.paused = append(d.paused, id)
 	if o := d.env.Observer; o != nil {
@@ -108,9 +118,29 @@ func (d *Disruptor) Undo(ctx context.Context, timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
+func (d *Disruptor) journal(id int32, action string, peers []int32) error {
+	j := d.env.Journal
+	if j == nil {
+		return nil
+	}
+	ctl := ""
+	if d.env.Config != nil {
+		ctl = d.env.Config.Cluster.Controller.Type
+	}
+	return j.Record(state.Outage{Run: d.env.RunID, Drill: d.env.Drill, Node: id, Controller: ctl,
+		Action: action, At: time.Now().UTC(), Peers: slices.Clone(peers)})
+}
+
 func (d *Disruptor) undone(id int32, what, format string, args ...any) {
 	now := time.Now()
-	d.res.Events = append(d.res.Events, run.NewEvent(now, what, id, format, args...))
+	if j := d.env.Journal; j != nil {
+		if err := j.Clear(d.env.RunID, id); err != nil {
+			// The restore loop will heal or resume it again (both are
+			// safe to repeat) and clear the entry.
+			d.env.Log.Error("node undone but its journal entry stays", "node", id, "err", err)
+		}
+	}
+	d.env.Record(d.res, run.NewEvent(now, what, id, format, args...))
 	if o := d.env.Observer; o != nil {
 		o.Restarted(id, now)
 	}

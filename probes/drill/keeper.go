@@ -176,7 +176,7 @@ func (k *Keeper) Pass(ctx context.Context) time.Duration {
 		}
 		outs := byNode[id]
 		first := slices.MinFunc(outs, func(a, b state.Outage) int { return a.At.Compare(b.At) })
-		err := k.restore(ctx, id, first)
+		err := k.restore(ctx, id, outs, first)
 		if ctx.Err() != nil {
 			break
 		}
@@ -191,10 +191,46 @@ func (k *Keeper) Pass(ctx context.Context) time.Duration {
 	return wait
 }
 
-// restore makes one attempt at node id.
-func (k *Keeper) restore(ctx context.Context, id int32, o state.Outage) error {
+// restore makes one attempt at node id: it heals and resumes what the
+// node's entries say was cut off or frozen, then, for a kill, restarts it
+// unless it serves already.
+func (k *Keeper) restore(ctx context.Context, id int32, outs []state.Outage, o state.Outage) error {
 	t := k.opts.Target()
 	topic := t.Config.Cluster.Topic.Name
+	killed := false
+	for _, e := range outs {
+		switch e.Action {
+		case state.ActionIsolate:
+			iso, ok := t.Control.(control.Isolator)
+			if !ok {
+				return fmt.Errorf("node %d was left cut off from %v by run %s, and the %s controller cannot heal it", id, e.Peers, e.Run, t.Config.Cluster.Controller.Type)
+			}
+			k.progress("node %d was left cut off from %v by run %s (%s ago); healing it", id, e.Peers, e.Run, time.Since(e.At).Round(time.Second))
+			if err := iso.Heal(ctx, id, e.Peers); err != nil {
+				return fmt.Errorf("heal node %d: %w", id, err)
+			}
+		case state.ActionPause:
+			p, ok := t.Control.(control.Pauser)
+			if !ok {
+				return fmt.Errorf("node %d was left paused by run %s, and the %s controller cannot resume it", id, e.Run, t.Config.Cluster.Controller.Type)
+			}
+			k.progress("node %d was left paused by run %s (%s ago); resuming it", id, e.Run, time.Since(e.At).Round(time.Second))
+			if err := p.Resume(ctx, id); err != nil {
+				return fmt.Errorf("resume node %d: %w", id, err)
+			}
+		default:
+			killed = true
+		}
+	}
+	if !killed {
+		serve, cancel := context.WithTimeout(ctx, t.Config.Cluster.Controller.ServeTimeout)
+		defer cancel()
+		if err := t.Client.WaitServing(serve, id, topic); err != nil {
+			return fmt.Errorf("node %d healed or resumed but not serving Kafka within cluster.controller.serve_timeout (%s): %w",
+				id, t.Config.Cluster.Controller.ServeTimeout, err)
+		}
+		return nil
+	}
 	// Serving already? (The drill's restore got it back but died before
 	// clearing the entry; someone restarted it by hand.) One look: a node
 	// that is down refuses the connection at once.

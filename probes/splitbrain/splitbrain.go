@@ -134,14 +134,7 @@ func (s *state) cleanup(ctx context.Context) {
 			s.res.Anomalies = found
 		}
 	}
-	if err := s.ds.Undo(ctx, s.sb.RecoveryTimeout); err != nil {
-		// A node left cut off or frozen is what matters most about the run.
-		if s.res.Error == "" {
-			s.res.Error = err.Error()
-		} else {
-			s.res.Error = err.Error() + "; " + s.res.Error
-		}
-	}
+	drill.NoteRestoreError(s.res, s.ds.Undo(ctx, s.sb.RecoveryTimeout))
 }
 
 func (s *state) preflight(ctx context.Context) (string, bool, error) {
@@ -262,7 +255,7 @@ func (s *state) disruptAndWatch(ctx, loadCtx context.Context, start time.Time) e
 		return err
 	}
 	s.actsAt = s.disruptAt
-	s.res.Events = append(s.res.Events, run.NewEvent(s.disruptAt, s.sb.Mode, s.old, "%s the leader of partition %d (peers %v)", s.verbed(), sb.TargetPartition, s.peers))
+	s.env.Record(s.res, run.NewEvent(s.disruptAt, s.sb.Mode, s.old, "%s the leader of partition %d (peers %v)", s.verbed(), sb.TargetPartition, s.peers))
 
 	watchCtx, stopWatch := context.WithCancel(loadCtx)
 	defer stopWatch()
@@ -294,7 +287,7 @@ func (s *state) disruptAndWatch(ctx, loadCtx context.Context, start time.Time) e
 	stopWatch()
 	wg.Wait()
 	if !s.electedAt.IsZero() {
-		s.res.Events = append(s.res.Events, run.NewEvent(s.electedAt, "elected", s.newLeader, "a node of the majority names a new leader"))
+		s.env.Record(s.res, run.NewEvent(s.electedAt, "elected", s.newLeader, "a node of the majority names a new leader"))
 	}
 	return healErr
 }
@@ -461,7 +454,7 @@ func (s *state) waitCaughtUp(ctx context.Context) {
 			if len(behind) == 0 {
 				s.caughtUp = time.Now()
 				s.env.Progressf("every replica of partition %d caught up %.3fs after the heal", p, s.caughtUp.Sub(s.healAt).Seconds())
-				s.res.Events = append(s.res.Events, run.NewEvent(s.caughtUp, "caught-up", -1, "every replica of partition %d reached offset %d", p, target))
+				s.env.Record(s.res, run.NewEvent(s.caughtUp, "caught-up", -1, "every replica of partition %d reached offset %d", p, target))
 				return
 			}
 			s.behind = fmt.Sprintf("%s, short of %d", strings.Join(behind, ", "), target)
@@ -475,13 +468,13 @@ func (s *state) waitCaughtUp(ctx context.Context) {
 	if s.behind == "" {
 		s.behind = "no leader's high watermark could be read"
 	}
-	s.res.Events = append(s.res.Events, run.NewEvent(time.Now(), "not-caught-up", -1, "%s after %s", s.behind, sb.HealTimeout))
+	s.env.Record(s.res, run.NewEvent(time.Now(), "not-caught-up", -1, "%s after %s", s.behind, sb.HealTimeout))
 }
 
 func (s *state) recovery(ctx context.Context) (string, bool, error) {
 	if _, err := s.env.Client.WaitLed(ctx, s.topic.Name, s.topic.Partitions, s.sb.RecoveryTimeout); err != nil {
 		s.recovered = false
-		s.res.Events = append(s.res.Events, run.NewEvent(time.Now(), "not-recovered", 0, "%v", err))
+		s.env.Record(s.res, run.NewEvent(time.Now(), "not-recovered", 0, "%v", err))
 		return err.Error(), false, nil
 	}
 	return "every partition led", true, nil
@@ -598,7 +591,7 @@ func (s *state) figures() {
 	if !s.stepdownAt.IsZero() {
 		stepdown = s.stepdownAt.Sub(s.actsAt).Seconds()
 		m.Set(run.StepdownSeconds, run.RoundMs(stepdown))
-		s.res.Events = append(s.res.Events, run.NewEvent(s.stepdownAt, "stepped-down", s.old, "%s", s.stepdownHow))
+		s.env.Record(s.res, run.NewEvent(s.stepdownAt, "stepped-down", s.old, "%s", s.stepdownHow))
 	}
 	minority := 0
 	for _, sd := range s.pinned {
