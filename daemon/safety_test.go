@@ -182,6 +182,11 @@ func TestRunHistorySurvivesRestartsAndShowsLiveProgress(t *testing.T) {
 	if r.Status != run.StatusPassed {
 		t.Fatalf("run: %+v", r)
 	}
+	// The run store says "passed" a moment before the metrics have the
+	// run: wait for its count.
+	testutil.WaitFor(t, "the run counted in the metrics", 10*time.Second, func() bool {
+		return promtest.ToFloat64(d.metrics.RunsTotal.WithLabelValues("leader-failover", run.StatusPassed)) == 1
+	})
 	ratio := promtest.ToFloat64(d.metrics.LastSuccessRatio.WithLabelValues("leader-failover"))
 	if err := stop(); err != nil {
 		t.Fatal(err)
