@@ -12,6 +12,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 	"github.com/raftdrill/raftdrill/probes/failover"
+	"github.com/raftdrill/raftdrill/probes/splitbrain"
 )
 
 // Failover is the failover drills in detail: how long election and write
@@ -75,6 +76,35 @@ func Failover() (dashboard.Dashboard, error) {
 			ReduceOptions(lastValue()).
 			Height(7).Span(12))
 	}
+
+	sb := splitbrain.Defaults()
+	b.WithRow(dashboard.NewRowBuilder("Split brain: the old leader cut off or frozen"))
+	b.WithPanel(timeseries.NewPanelBuilder().
+		Title("Old leader's step-down per run").
+		Description(fmt.Sprintf("split-brain drill: from the old leader being cut off (partition) or thawed (pause) to its refusing to lead. "+
+			"The red line is the default drills.split-brain.stepdown_deadline (%s): acks it gives later are ack-without-quorum.", sb.StepdownDeadline)).
+		Datasource(datasource()).
+		WithTarget(rangeQuery(fmt.Sprintf("max by (drill) (raftdrill_last_stepdown_seconds{%s})", selDrill), "{{drill}}")).
+		Unit("s").
+		Min(0).
+		LineInterpolation(common.LineInterpolationStepAfter).
+		ShowPoints(common.VisibilityModeNever).
+		Thresholds(thresholds(green, step{sb.StepdownDeadline.Seconds(), red})).
+		ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed)).
+		Legend(legendTable("lastNotNull", "max")).
+		Height(7).Span(16))
+	b.WithPanel(stat.NewPanelBuilder().
+		Title("Writes acked without a quorum in range").
+		Description("ack-without-quorum anomalies in the time range: writes a node acknowledged while the majority followed another leader (split-brain), or while a majority was down.").
+		Datasource(datasource()).
+		WithTarget(instantQuery(fmt.Sprintf(`sum(increase(raftdrill_anomalies_total{%s, kind="ack-without-quorum"}[$__range]))`, selDrill), "acks without quorum")).
+		Decimals(0).
+		Mappings([]dashboard.ValueMapping{nanText("no runs")}).
+		Thresholds(thresholds(green, step{1, red})).
+		ColorMode(common.BigValueColorModeBackground).
+		GraphMode(common.BigValueGraphModeNone).
+		ReduceOptions(lastValue()).
+		Height(7).Span(8))
 
 	b.WithRow(dashboard.NewRowBuilder("Messages"))
 	b.WithPanel(timeseries.NewPanelBuilder().

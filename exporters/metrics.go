@@ -35,6 +35,7 @@ var phases = []struct {
 }{
 	{"election", run.ElectionSeconds},
 	{"write_recovery", run.FailoverSeconds},
+	{"stepdown", run.StepdownSeconds},
 }
 
 // Metrics holds every metric raftdrill exports. It is fed from run results
@@ -47,6 +48,7 @@ type Metrics struct {
 	LastSuccess          *prometheus.GaugeVec
 	FailoverDuration     *prometheus.HistogramVec
 	LastFailover         *prometheus.GaugeVec
+	LastStepdown         *prometheus.GaugeVec
 	Messages             *prometheus.CounterVec
 	LastSuccessRatio     *prometheus.GaugeVec
 	ProduceLatency       *prometheus.HistogramVec
@@ -102,13 +104,17 @@ func New(reg prometheus.Registerer, drills []string, criteria map[string][]strin
 		}, []string{"drill"}),
 		FailoverDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "failover_duration_seconds",
-			Help:    "Time from killing a leader to a new leader elected (phase=election) and to the first acked write (phase=write_recovery).",
+			Help:    "Time from killing (or cutting off, or freezing) a leader to a new leader elected (phase=election) and to the first acked write (phase=write_recovery); for the split-brain drill, from the old leader being cut off (or thawed) to its stepping down (phase=stepdown).",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 60},
 		}, []string{"drill", "phase"}),
 		LastFailover: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "last_failover_duration_seconds",
 			Help: "Failover time of the last run that measured one, by phase.",
 		}, []string{"drill", "phase"}),
+		LastStepdown: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "last_stepdown_seconds",
+			Help: "Split-brain drill: time from the old leader being cut off (or thawed) to its stepping down, in the last run that measured it.",
+		}, []string{"drill"}),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "messages_total",
 			Help: "Drill messages by outcome: sent, acked, failed, consumed, lost, duplicated, corrupted.",
@@ -181,7 +187,7 @@ func New(reg prometheus.Registerer, drills []string, criteria map[string][]strin
 		}),
 	}
 	reg.MustRegister(versioncollector.NewCollector(Namespace), m.RunsTotal, m.InProgress, m.Duration, m.LastRun, m.LastSuccess,
-		m.FailoverDuration, m.LastFailover, m.Messages, m.LastSuccessRatio, m.ProduceLatency,
+		m.FailoverDuration, m.LastFailover, m.LastStepdown, m.Messages, m.LastSuccessRatio, m.ProduceLatency,
 		m.CriterionPassed, m.ThresholdBreaches, m.Anomalies, m.SkippedRuns,
 		m.QuorumAvailable, m.NodeUp, m.PartitionsLeaderless, m.AlertsSent, m.AlertsQueued,
 		m.BenchmarkThroughput, m.BenchmarkLatency, m.NodesAwaitingRestore, m.RestoreAttempts,
@@ -198,9 +204,10 @@ func New(reg prometheus.Registerer, drills []string, criteria map[string][]strin
 		m.Duration.WithLabelValues(d)
 		m.LastRun.WithLabelValues(d)
 		m.LastSuccess.WithLabelValues(d)
+		// The last-value gauges appear once a run measured them: a gauge
+		// at 0 would say a drill that never fails over did so at once.
 		for _, ph := range phases {
 			m.FailoverDuration.WithLabelValues(d, ph.phase)
-			m.LastFailover.WithLabelValues(d, ph.phase)
 		}
 		for _, o := range messageOutcomes {
 			m.Messages.WithLabelValues(d, o.outcome)
@@ -282,7 +289,7 @@ func (m *Metrics) RestoreLast(runs []run.Run) {
 		}
 		for _, ph := range phases {
 			if v, ok := r.Measurements.Get(ph.m); ok {
-				once("phase/"+d+"/"+ph.phase, func() { m.LastFailover.WithLabelValues(d, ph.phase).Set(v) })
+				once("phase/"+d+"/"+ph.phase, func() { m.setLastPhase(d, ph.phase, v) })
 			}
 		}
 		if v, ok := r.Measurements.Get(run.SuccessRatio); ok {
@@ -295,6 +302,13 @@ func (m *Metrics) RestoreLast(runs []run.Run) {
 			}
 			once("crit/"+d+"/"+c.Name, func() { m.CriterionPassed.WithLabelValues(d, c.Name).Set(v) })
 		}
+	}
+}
+
+func (m *Metrics) setLastPhase(drill, phase string, v float64) {
+	m.LastFailover.WithLabelValues(drill, phase).Set(v)
+	if phase == "stepdown" {
+		m.LastStepdown.WithLabelValues(drill).Set(v)
 	}
 }
 
@@ -324,7 +338,7 @@ func (m *Metrics) Record(r run.Run) {
 	for _, ph := range phases {
 		if v, ok := r.Measurements.Get(ph.m); ok {
 			m.FailoverDuration.WithLabelValues(drill, ph.phase).Observe(v)
-			m.LastFailover.WithLabelValues(drill, ph.phase).Set(v)
+			m.setLastPhase(drill, ph.phase, v)
 		}
 	}
 	for _, o := range messageOutcomes {
