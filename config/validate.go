@@ -97,7 +97,7 @@ func (c *Config) Validate() Problems {
 		add(lfk+"thresholds.max_corrupted", "must be >= 0")
 	}
 
-	ps = append(ps, c.Sandbox.Faults.Validate("sandbox.faults")...)
+	ps = append(ps, validateFaults(c.Sandbox.Faults, "sandbox.faults")...)
 	ps = append(ps, c.validateFailureRecovery()...)
 	ps = append(ps, c.validateBenchmark()...)
 	ps = append(ps, c.validateAlerts()...)

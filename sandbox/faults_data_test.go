@@ -87,12 +87,22 @@ func mustAck(t *testing.T, b *sarama.Broker, p int32, value string) int64 {
 	return off
 }
 
+// everyNodeServes waits until every node serves want: a follower learns
+// that records are committed a moment after the leader acked them.
 func everyNodeServes(t *testing.T, c *sandbox.Cluster, p int32, want []rec) {
 	t.Helper()
 	for _, n := range c.Nodes() {
-		got, _ := readAll(t, dial(t, n.Address), p)
-		if !slices.Equal(got, want) {
-			t.Fatalf("node %d serves %v, want %v", n.ID, got, want)
+		b := dial(t, n.Address)
+		var got []rec
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if got, _ = readAll(t, b, p); slices.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d serves %v, want %v", n.ID, got, want)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }
