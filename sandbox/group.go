@@ -83,10 +83,10 @@ type group struct {
 	sm        stateMachine
 	isMeta    bool
 
-	propc chan *proposal
-	recvc chan *pb.Message
-	tickc chan struct{}
-	ctrlc chan func()
+	propc    chan *proposal
+	recvc    chan *pb.Message
+	tickc    chan struct{}
+	ctrlc    chan func()
 	stopc    chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once

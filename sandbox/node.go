@@ -710,9 +710,9 @@ func (r raftLogger) Info(v ...any)                    { r.debug("%s", fmt.Sprint
 func (r raftLogger) Infof(format string, v ...any)    { r.debug(format, v...) }
 func (r raftLogger) Warning(v ...any)                 { r.debug("%s", fmt.Sprint(v...)) }
 func (r raftLogger) Warningf(format string, v ...any) { r.debug(format, v...) }
-func (r raftLogger) Error(v ...any)                 { r.l.Error(fmt.Sprint(v...)) }
-func (r raftLogger) Errorf(format string, v ...any) { r.l.Error(fmt.Sprintf(format, v...)) }
-func (r raftLogger) Fatal(v ...any)                 { panic(fmt.Sprint(v...)) }
-func (r raftLogger) Fatalf(format string, v ...any) { panic(fmt.Sprintf(format, v...)) }
-func (r raftLogger) Panic(v ...any)                 { panic(fmt.Sprint(v...)) }
-func (r raftLogger) Panicf(format string, v ...any) { panic(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Error(v ...any)                   { r.l.Error(fmt.Sprint(v...)) }
+func (r raftLogger) Errorf(format string, v ...any)   { r.l.Error(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Fatal(v ...any)                   { panic(fmt.Sprint(v...)) }
+func (r raftLogger) Fatalf(format string, v ...any)   { panic(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Panic(v ...any)                   { panic(fmt.Sprint(v...)) }
+func (r raftLogger) Panicf(format string, v ...any)   { panic(fmt.Sprintf(format, v...)) }
