@@ -212,6 +212,12 @@ func New(opts Options) (*Cluster, error) {
 		c.Close()
 		return nil, err
 	}
+	// The timeline starts with a formed cluster: the metadata group's
+	// first election is part of starting, not something that happened
+	// to it.
+	c.mu.Lock()
+	c.timeline = nil
+	c.mu.Unlock()
 	c.log.Info("sandbox cluster started", "nodes", c.Addrs(), "dir", c.dir, "fsync", opts.Fsync, "process_per_node", opts.ProcessPerNode)
 	return c, nil
 }

@@ -226,7 +226,9 @@ func (g *group) run() {
 				break drain
 			}
 		}
-		if g.rn.HasReady() {
+		// Advancing may make more ready (a single node's own append
+		// commits its entries), so go on until nothing is.
+		for g.rn.HasReady() {
 			if err := g.handleReady(); err != nil {
 				g.n.log.Error("raft group failed; stopping it", "group", g.id, "topic", g.topic, "partition", g.partition, "err", err)
 				g.failAll(err)
@@ -299,10 +301,10 @@ func (g *group) trackISR() {
 		if id == uint64(g.n.spec.ID) {
 			return
 		}
-		if pr.RecentActive && pr.Match >= bs.GetCommit() {
+		if pr.Match >= bs.GetCommit() && g.n.reachable(int32(id)) {
 			g.caughtUp[id] = now
 		}
-		if at, ok := g.caughtUp[id]; ok && now.Sub(at) < g.n.isrLag() && pr.RecentActive {
+		if at, ok := g.caughtUp[id]; ok && now.Sub(at) < g.n.isrLag() {
 			isr |= 1 << uint(id)
 		}
 	})
@@ -463,6 +465,7 @@ func (g *group) softState(ss *raft.SoftState, at time.Time) {
 	if !isLeader {
 		clear(g.caughtUp)
 	}
+	g.n.leadershipChanged()
 	g.n.env.report(report{
 		Kind: reportState, Node: g.n.spec.ID, Inc: g.n.spec.Incarnation, Group: g.id, Topic: g.topic, Partition: g.partition,
 		Leader: isLeader, Term: term, At: at,

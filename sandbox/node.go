@@ -117,6 +117,7 @@ type node struct {
 	parts   map[string]map[int32]*partition
 	running map[string]*topicMeta
 	parked  map[uint64][]parkedMsg
+	pingNow chan struct{}
 	hides   []hideRec
 	stopped bool
 }
@@ -132,7 +133,7 @@ func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net
 	n := &node{
 		spec: spec, env: env, log: log.With("node", spec.ID), gate: newGate(), stopc: make(chan struct{}), started: time.Now(),
 		groups: map[uint64]*group{}, parts: map[string]map[int32]*partition{}, running: map[string]*topicMeta{}, parked: map[uint64][]parkedMsg{},
-		hides: slices.Clone(spec.Hides),
+		hides: slices.Clone(spec.Hides), pingNow: make(chan struct{}, 1),
 	}
 	n.raftLog = raftLogger{n.log.With("component", "raft")}
 	var rb [8]byte
@@ -228,6 +229,11 @@ func (n *node) tickLoop() {
 		select {
 		case <-n.stopc:
 			return
+		case <-n.pingNow:
+			if n.gate.wait(n.stopc) {
+				n.ping()
+			}
+			continue
 		case <-t.C:
 		}
 		if !n.gate.wait(n.stopc) {
@@ -248,6 +254,15 @@ func (n *node) tickLoop() {
 		if ticks%50 == 0 {
 			n.sweepParked()
 		}
+	}
+}
+
+// leadershipChanged makes the node tell its peers at once that it became
+// or stopped being a leader.
+func (n *node) leadershipChanged() {
+	select {
+	case n.pingNow <- struct{}{}:
+	default:
 	}
 }
 
@@ -502,9 +517,12 @@ func (n *node) describe(t *topicMeta, idx int32) partView {
 		switch {
 		case lead == n.spec.ID:
 			v.leader = lead
-			v.isr = bitsToIDs(gs.isr, reps, func(int32) bool { return true })
+			v.isr = bitsToIDs(gs.isr, reps, n.reachable)
 			return v
-		case lead != 0 && n.reachable(lead):
+		case lead != 0 && bestNode == lead:
+			// The leader this replica follows, confirmed by the leader's
+			// own latest ping: a follower that has not yet noticed its
+			// leader is gone does not send clients to it.
 			v.leader = lead
 		}
 		if v.leader > 0 && bestNode == v.leader {
@@ -521,10 +539,10 @@ func (n *node) describe(t *topicMeta, idx int32) partView {
 	return v
 }
 
-// caughtUp reports whether every group of this node has heard from its
-// leader since the node started and has applied everything that leader
-// said was committed. A caught-up metadata group means every partition
-// group this node should have exists.
+// caughtUp reports whether every group of this node follows a leader
+// that confirms it leads (or leads itself) and has applied everything
+// that leader said was committed. A caught-up metadata group means every
+// partition group this node should have exists.
 func (n *node) caughtUp() bool {
 	n.mu.RLock()
 	groups := make([]*group, 0, len(n.groups))
@@ -534,11 +552,29 @@ func (n *node) caughtUp() bool {
 	n.mu.RUnlock()
 	for _, g := range groups {
 		gs := g.state()
-		if gs.lead == 0 || (gs.lead != uint64(n.spec.ID) && gs.applied < gs.commit) {
+		if gs.lead == uint64(n.spec.ID) {
+			continue
+		}
+		c, ok := n.claimOf(int32(gs.lead), g.id)
+		if gs.lead == 0 || !ok || gs.applied < max(gs.commit, c.commit) {
 			return false
 		}
 	}
 	return true
+}
+
+// claimOf is what peer's latest ping says about a group it leads.
+func (n *node) claimOf(peer int32, gid uint64) (claim, bool) {
+	p := n.tr.peers[peer]
+	if p == nil || !n.reachable(peer) {
+		return claim{}, false
+	}
+	cs := p.claims.Load()
+	if cs == nil {
+		return claim{}, false
+	}
+	c, ok := cs.groups[gid]
+	return c, ok
 }
 
 // propose submits data to a group and waits for its fate or the deadline.

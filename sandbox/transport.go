@@ -150,6 +150,9 @@ func (t *transport) sendLoop(p *peer) {
 		d := net.Dialer{Timeout: time.Second}
 		c, err := d.Dial("tcp", p.addr)
 		if err != nil {
+			// The peer is down: what was queued for it is lost, as it
+			// would be with the connection of a real network.
+			drain(p.q)
 			select {
 			case <-t.stopc:
 				return
@@ -168,6 +171,17 @@ func (t *transport) sendLoop(p *peer) {
 		}
 		t.writeFrames(c, p)
 		t.untrack(c)
+		drain(p.q)
+	}
+}
+
+func drain(q chan []byte) {
+	for {
+		select {
+		case <-q:
+		default:
+			return
+		}
 	}
 }
 
