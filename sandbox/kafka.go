@@ -233,8 +233,16 @@ func (cc *clientConn) writeLoop(done <-chan struct{}) {
 		var b []byte
 		select {
 		case b = <-slot:
-		case <-done:
-			return
+		default:
+			// Not answered yet: what is buffered goes out first.
+			if err := w.Flush(); err != nil {
+				return
+			}
+			select {
+			case b = <-slot:
+			case <-done:
+				return
+			}
 		}
 		if b == nil {
 			cc.c.Close() // the handler gave up on this connection
