@@ -369,7 +369,7 @@ func (c *Cluster) cleanup() {
 		}
 	}
 	if c.proc != nil {
-		c.proc.close()
+		c.proc.close() // idempotent
 	}
 	if c.tempDir {
 		os.RemoveAll(c.dir)
@@ -400,6 +400,9 @@ func (c *Cluster) Close() {
 		}
 	}
 	wg.Wait()
+	if c.proc != nil {
+		c.proc.close()
+	}
 	c.wg.Wait()
 	c.cleanup()
 }

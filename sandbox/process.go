@@ -39,9 +39,10 @@ import (
 //     that "the next N" counts across the whole cluster.
 
 type procParent struct {
-	c    *Cluster
-	srv  *http.Server
-	addr string // the parent's endpoint for children
+	c         *Cluster
+	srv       *http.Server
+	addr      string // the parent's endpoint for children
+	closeOnce sync.Once
 
 	mu       sync.Mutex
 	children map[int32]*childMember
@@ -88,6 +89,10 @@ func newProcParent(c *Cluster) (*procParent, error) {
 }
 
 func (p *procParent) close() {
+	p.closeOnce.Do(p.doClose)
+}
+
+func (p *procParent) doClose() {
 	p.mu.Lock()
 	kids := make([]*childMember, 0, len(p.children))
 	for _, ch := range p.children {
