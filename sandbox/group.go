@@ -482,7 +482,8 @@ func (g *group) send(m *pb.Message) {
 		g.n.log.Error("marshal raft message", "err", err)
 		return
 	}
-	g.n.tr.send(to, frameRaft, g.id, b)
+	bulk := m.GetType() == pb.MsgApp || m.GetType() == pb.MsgSnap
+	g.n.tr.send(to, frameRaft, g.id, b, bulk)
 	if m.GetType() == pb.MsgSnap {
 		g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
 	}

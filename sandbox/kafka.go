@@ -185,11 +185,10 @@ func (s *kafkaServer) serve(c net.Conn) {
 			return
 		}
 		if pr, ok := req.(*kmsg.ProduceRequest); ok && pr.Acks == 0 {
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.n.handleProduce(pr)
-			}()
+			// No answer, but the next request waits until this one is
+			// in the log, as Kafka's request handling does: a client
+			// cannot flood the node faster than it appends.
+			s.n.handleProduce(pr)
 			continue
 		}
 		slot := make(chan []byte, 1)

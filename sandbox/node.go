@@ -278,7 +278,7 @@ func (n *node) ping() {
 	n.mu.RUnlock()
 	payload := encodeClaims(claims)
 	for id := range n.tr.peers {
-		n.tr.send(id, framePing, 0, payload)
+		n.tr.send(id, framePing, 0, payload, false)
 	}
 }
 

@@ -14,11 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -47,7 +47,7 @@ type logStore struct {
 	first    uint64 // index of metas[0]
 	metas    []entryMeta
 	segs     []*segment // oldest first; the last one is written
-	buf      []byte     // written after the last segment's flushed end
+	buf      wbuf       // written after the last segment's flushed end
 	cached   int64      // bytes of entry data held in metas[].ent
 	cacheLo  uint64     // entries below this index hold no data in memory
 	flushed  time.Time
@@ -126,7 +126,7 @@ func openStore(dir string, opts storeOptions, voters []uint64) (*logStore, bool,
 		opts.cacheBytes = 8 << 20
 	}
 	if opts.bufferLimit <= 0 {
-		opts.bufferLimit = 16 << 20
+		opts.bufferLimit = 4 << 20
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, false, err
@@ -334,20 +334,60 @@ func decodeSnapRecord(hdr, data []byte) (snapMeta, error) {
 	return sm, nil
 }
 
+// wbuf is what waits to be written: record headers, and entry data by
+// reference (Raft's entries are never changed), written with one pwritev.
+type wbuf struct {
+	iovs [][]byte
+	n    int
+}
+
 // putRecord adds a record to the buffer and returns where its data will
-// be in the current segment.
-func (s *logStore) putRecord(hdr, data []byte) int64 {
+// be in the current segment. dcrc is the data's checksum.
+func (s *logStore) putRecord(hdr, data []byte, dcrc uint32) int64 {
 	seg := s.segs[len(s.segs)-1]
-	var pre [recPrefix]byte
-	binary.BigEndian.PutUint32(pre[0:], uint32(8+len(hdr)+len(data)))
-	binary.BigEndian.PutUint32(pre[4:], crc32.Checksum(hdr, crc32c))
-	binary.BigEndian.PutUint32(pre[8:], crc32.Checksum(data, crc32c))
-	s.buf = append(s.buf, pre[:]...)
-	s.buf = append(s.buf, hdr...)
-	dataPos := seg.size + recPrefix + int64(len(hdr))
-	s.buf = append(s.buf, data...)
-	seg.size += int64(recPrefix + len(hdr) + len(data))
+	rec := make([]byte, recPrefix, recPrefix+len(hdr))
+	binary.BigEndian.PutUint32(rec[0:], uint32(8+len(hdr)+len(data)))
+	binary.BigEndian.PutUint32(rec[4:], crc32.Checksum(hdr, crc32c))
+	binary.BigEndian.PutUint32(rec[8:], dcrc)
+	rec = append(rec, hdr...)
+	s.buf.iovs = append(s.buf.iovs, rec)
+	if len(data) > 0 {
+		s.buf.iovs = append(s.buf.iovs, data)
+	}
+	s.buf.n += len(rec) + len(data)
+	dataPos := seg.size + int64(len(rec))
+	seg.size += int64(len(rec) + len(data))
 	return dataPos
+}
+
+// writeAt writes the buffers at off with as few pwritev calls as it can.
+func writeAt(f *os.File, iovs [][]byte, off int64) error {
+	fd := int(f.Fd())
+	for len(iovs) > 0 {
+		batch := iovs[:min(len(iovs), 1024)]
+		n, err := unix.Pwritev(fd, batch, off)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return err
+		}
+		off += int64(n)
+		// Skip what was written, keeping a partly written buffer's rest.
+		for n > 0 && len(iovs) > 0 {
+			if n >= len(iovs[0]) {
+				n -= len(iovs[0])
+				iovs = iovs[1:]
+				continue
+			}
+			iovs[0] = iovs[0][n:]
+			n = 0
+		}
+		for len(iovs) > 0 && len(iovs[0]) == 0 {
+			iovs = iovs[1:]
+		}
+	}
+	return nil
 }
 
 func (s *logStore) putHardState(hs *pb.HardState) {
@@ -356,7 +396,7 @@ func (s *logStore) putHardState(hs *pb.HardState) {
 	binary.BigEndian.PutUint64(h[1:], hs.GetTerm())
 	binary.BigEndian.PutUint64(h[9:], hs.GetVote())
 	binary.BigEndian.PutUint64(h[17:], hs.GetCommit())
-	s.putRecord(h[:], nil)
+	s.putRecord(h[:], nil, 0)
 }
 
 func (s *logStore) putSnapshot(sm snapMeta) {
@@ -369,7 +409,8 @@ func (s *logStore) putSnapshot(sm snapMeta) {
 	for _, v := range sm.voters {
 		data = binary.BigEndian.AppendUint64(data, v)
 	}
-	s.putRecord(h[:], append(data, sm.data...))
+	data = append(data, sm.data...)
+	s.putRecord(h[:], data, crc32.Checksum(data, crc32c))
 }
 
 // newSegment starts segment num; it opens with the snapshot and hard state
@@ -428,10 +469,11 @@ func (s *logStore) append(ents []*pb.Entry) error {
 		binary.BigEndian.PutUint64(h[22:], uint64(now))
 		binary.BigEndian.PutUint64(h[30:], uint64(maxTs))
 		seg := s.segs[len(s.segs)-1]
-		pos := s.putRecord(h[:], data)
+		crc := crc32.Checksum(data, crc32c)
+		pos := s.putRecord(h[:], data, crc)
 		seg.maxIndex = max(seg.maxIndex, idx)
 		s.metas = append(s.metas, entryMeta{
-			term: e.GetTerm(), seg: seg, pos: pos, size: int32(len(data)), crc: crc32.Checksum(data, crc32c),
+			term: e.GetTerm(), seg: seg, pos: pos, size: int32(len(data)), crc: crc,
 			typ: byte(e.GetType()), base: base, count: int32(count), at: now, maxTs: maxTs, ent: e,
 		})
 		s.cached += int64(len(data))
@@ -595,28 +637,28 @@ func (s *logStore) sync(durable bool) error {
 		return s.writeErr
 	}
 	buf := s.buf
-	s.buf = nil
-	seg := s.segs[len(s.segs)-1]
-	if len(buf) == 0 && !durable {
+	if buf.n == 0 && !durable {
 		s.mu.Unlock()
 		return nil
 	}
+	s.buf = wbuf{iovs: make([][]byte, 0, len(buf.iovs))}
+	seg := s.segs[len(s.segs)-1]
 	at := seg.flushed
 	s.mu.Unlock()
-	if len(buf) > 0 {
-		if _, err := seg.f.WriteAt(buf, at); err != nil {
+	if buf.n > 0 {
+		if err := writeAt(seg.f, buf.iovs, at); err != nil {
 			s.failed(err)
 			return err
 		}
 	}
 	if durable && s.opts.fsync {
-		if err := syscall.Fdatasync(int(seg.f.Fd())); err != nil {
+		if err := unix.Fdatasync(int(seg.f.Fd())); err != nil {
 			s.failed(err)
 			return err
 		}
 	}
 	s.mu.Lock()
-	seg.flushed = at + int64(len(buf))
+	seg.flushed = at + int64(buf.n)
 	s.flushed = time.Now()
 	s.evictLocked()
 	s.mu.Unlock()
@@ -643,7 +685,7 @@ func (s *logStore) persist(mustSync bool) error {
 // flushIfDue writes the buffer out when it is large or old.
 func (s *logStore) flushIfDue() error {
 	s.mu.RLock()
-	due := len(s.buf) > 0 && (len(s.buf) >= s.opts.bufferLimit || time.Since(s.flushed) >= s.opts.flushInterval)
+	due := s.buf.n > 0 && (s.buf.n >= s.opts.bufferLimit || time.Since(s.flushed) >= s.opts.flushInterval)
 	s.mu.RUnlock()
 	if !due {
 		return nil
@@ -661,7 +703,7 @@ func (s *logStore) close(flush bool) {
 	for _, seg := range s.segs {
 		seg.f.Close()
 	}
-	s.buf = nil
+	s.buf = wbuf{}
 	s.writeErr = errStoreClosed
 }
 

@@ -20,6 +20,11 @@ import (
 // replicas), so that a node knows the leader of partitions it holds no
 // replica of, and whether it has caught up after a restart.
 //
+// Each node keeps two connections to each peer: one for appends (MsgApp,
+// MsgSnap), in order, and one for everything small (heartbeats, votes,
+// answers, pings), so that a heavy stream of appends never delays the
+// messages that keep leaders in office.
+//
 // Links can be cut (Partition): a cut link drops frames both where they are
 // sent and where they arrive, as a firewall rule would, and leaves client
 // traffic alone.
@@ -48,9 +53,10 @@ type transport struct {
 }
 
 type peer struct {
-	id   int32
-	addr string
-	q    chan []byte
+	id    int32
+	addr  string
+	bulk  chan []byte // appends and snapshots
+	small chan []byte // everything else
 
 	lastHeard atomic.Int64 // unix nanoseconds of the last frame from it
 	inbound   atomic.Int32 // live connections it dialed to us
@@ -75,7 +81,7 @@ func newTransport(n *node, ln net.Listener, peers []peerSpec, allowed func(from,
 		if p.ID == n.spec.ID {
 			continue
 		}
-		t.peers[p.ID] = &peer{id: p.ID, addr: p.RaftAddr, q: make(chan []byte, sendQueueLen)}
+		t.peers[p.ID] = &peer{id: p.ID, addr: p.RaftAddr, bulk: make(chan []byte, sendQueueLen), small: make(chan []byte, sendQueueLen)}
 	}
 	return t
 }
@@ -84,8 +90,9 @@ func (t *transport) start() {
 	t.wg.Add(1)
 	go t.acceptLoop()
 	for _, p := range t.peers {
-		t.wg.Add(1)
-		go t.sendLoop(p)
+		t.wg.Add(2)
+		go t.sendLoop(p, p.bulk)
+		go t.sendLoop(p, p.small)
 	}
 }
 
@@ -121,8 +128,8 @@ func (t *transport) untrack(c net.Conn) {
 }
 
 // send queues a frame for a peer; a full queue or a cut link drops it, as
-// a network may.
-func (t *transport) send(to int32, kind byte, group uint64, payload []byte) {
+// a network may. bulk frames (appends) keep their order among themselves.
+func (t *transport) send(to int32, kind byte, group uint64, payload []byte, bulk bool) {
 	p := t.peers[to]
 	if p == nil || !t.allowed(t.self, to) {
 		return
@@ -132,13 +139,17 @@ func (t *transport) send(to int32, kind byte, group uint64, payload []byte) {
 	frame[4] = kind
 	binary.BigEndian.PutUint64(frame[5:], group)
 	frame = append(frame, payload...)
+	q := p.small
+	if bulk {
+		q = p.bulk
+	}
 	select {
-	case p.q <- frame:
+	case q <- frame:
 	default:
 	}
 }
 
-func (t *transport) sendLoop(p *peer) {
+func (t *transport) sendLoop(p *peer, q chan []byte) {
 	defer t.wg.Done()
 	backoff := 20 * time.Millisecond
 	for {
@@ -152,7 +163,7 @@ func (t *transport) sendLoop(p *peer) {
 		if err != nil {
 			// The peer is down: what was queued for it is lost, as it
 			// would be with the connection of a real network.
-			drain(p.q)
+			drain(q)
 			select {
 			case <-t.stopc:
 				return
@@ -169,9 +180,9 @@ func (t *transport) sendLoop(p *peer) {
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		t.writeFrames(c, p)
+		t.writeFrames(c, q)
 		t.untrack(c)
-		drain(p.q)
+		drain(q)
 	}
 }
 
@@ -185,7 +196,7 @@ func drain(q chan []byte) {
 	}
 }
 
-func (t *transport) writeFrames(c net.Conn, p *peer) {
+func (t *transport) writeFrames(c net.Conn, q chan []byte) {
 	w := bufio.NewWriterSize(c, 64<<10)
 	var hello [8]byte
 	binary.BigEndian.PutUint32(hello[:], transportMagic)
@@ -210,7 +221,7 @@ func (t *transport) writeFrames(c net.Conn, p *peer) {
 			return
 		case <-dead:
 			return
-		case frame = <-p.q:
+		case frame = <-q:
 		}
 		if _, err := w.Write(frame); err != nil {
 			return
@@ -218,7 +229,7 @@ func (t *transport) writeFrames(c net.Conn, p *peer) {
 		// Batch whatever else is queued, then flush once.
 		for more := true; more; {
 			select {
-			case frame = <-p.q:
+			case frame = <-q:
 				if _, err := w.Write(frame); err != nil {
 					return
 				}
