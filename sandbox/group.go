@@ -267,8 +267,10 @@ func (g *group) tick() {
 		}
 		g.trackISR()
 	}
-	// Every ~10 s: retention, and forgetting proposals nobody waits for.
-	if g.ticks%max(1, int(10*time.Second/g.n.spec.Tick)) == 0 {
+	// Every 10 s (more often for a retention shorter than 100 s):
+	// retention, and forgetting proposals nobody waits for.
+	every := min(10*time.Second, g.n.spec.Retention/10)
+	if g.ticks%max(1, int(every/g.n.spec.Tick)) == 0 {
 		g.sweep()
 		g.retain()
 	}

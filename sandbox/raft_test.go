@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/raftdrill/raftdrill/sandbox"
 )
@@ -425,6 +426,17 @@ func TestProcessPerNode(t *testing.T) {
 		t.Fatalf("timeline kinds %v", kinds)
 	}
 	t.Logf("%d acked writes, all on every node; timeline %v", len(want), kinds)
+
+	// Faults reach the children: the leader's process asks the parent.
+	c.SetFaults(sandbox.Faults{DuplicateWrites: 1})
+	off := mustAck(t, dial(t, addrOf(c, leaderOf(t, c))), 0, "twice")
+	recs, err := c.Log(leaderOf(t, c), topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(recs); n < 2 || recs[n-2].Offset != off || string(recs[n-2].Value) != "twice" || string(recs[n-1].Value) != "twice" {
+		t.Fatalf("duplicate_writes in a child: log ends %+v", recs[max(0, n-2):])
+	}
 }
 
 func mustLeader(t *testing.T, c *sandbox.Cluster) int32 {
@@ -547,4 +559,145 @@ func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 func newRequest(t *testing.T, method, path, body string) *http.Request {
 	t.Helper()
 	return httptest.NewRequest(method, path, strings.NewReader(body))
+}
+
+// Retention compacts each replica's log behind a snapshot; a node that was
+// down while its peers compacted past what it has catches up from a
+// snapshot, and serves from the new log start.
+func TestRetentionCompactsAndALaggingNodeCatchesUpFromASnapshot(t *testing.T) {
+	c := newRaftCluster(t, sandbox.Options{ElectionTimeoutMin: 200 * time.Millisecond, Retention: 300 * time.Millisecond, SegmentBytes: 16 << 10})
+	leader := leaderOf(t, c)
+	lagging := other(c, leader)
+	if err := c.Kill(context.Background(), lagging); err != nil {
+		t.Fatal(err)
+	}
+	lb := dial(t, addrOf(c, leader))
+	var last int64
+	value := strings.Repeat("r", 1000)
+	waitFor(t, "the leader's log to start past offset 0", 20*time.Second, func() bool {
+		for i := 0; i < 20; i++ {
+			last = mustAck(t, lb, 0, value)
+		}
+		recs, err := c.Log(leader, topic, 0)
+		return err == nil && len(recs) > 0 && recs[0].Offset > 0
+	})
+	if err := c.Restart(context.Background(), lagging); err != nil {
+		t.Fatal(err)
+	}
+	b := dial(t, addrOf(c, lagging))
+	waitFor(t, "the restarted node to serve up to the last write", 10*time.Second, func() bool {
+		req := &sarama.OffsetRequest{Version: 1}
+		req.AddBlock(topic, 0, sarama.OffsetNewest, 1)
+		resp, err := b.GetAvailableOffsets(req)
+		if err != nil {
+			return false
+		}
+		blk := resp.GetBlock(topic, 0)
+		return blk != nil && blk.Err == sarama.ErrNoError && blk.Offset == last+1
+	})
+	req := &sarama.OffsetRequest{Version: 1}
+	req.AddBlock(topic, 0, sarama.OffsetOldest, 1)
+	resp, err := b.GetAvailableOffsets(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := resp.GetBlock(topic, 0).Offset
+	if start <= 0 {
+		t.Fatalf("the restarted node's log starts at %d: it did not take a snapshot", start)
+	}
+	got, err := readFrom(b, 0, start)
+	if err != nil || len(got) == 0 || got[0].offset != start || got[len(got)-1].offset != last {
+		t.Fatalf("read from the log start %d: %d records (%v), want %d..%d", start, len(got), err, start, last)
+	}
+}
+
+// readFrom reads partition records from offset from to the high watermark.
+func readFrom(b *sarama.Broker, partition int32, from int64) ([]rec, error) {
+	var out []rec
+	offset, hwm := from, int64(-1)
+	for tries := 0; hwm < 0 || offset < hwm; tries++ {
+		if tries > 1000 {
+			return out, errors.New("read stuck")
+		}
+		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 10, MinBytes: 1, MaxBytes: 1 << 20}
+		req.AddBlock(topic, partition, offset, 1<<20, -1)
+		resp, err := b.Fetch(req)
+		if err != nil {
+			return out, err
+		}
+		blk := resp.GetBlock(topic, partition)
+		if blk.Err != sarama.ErrNoError {
+			return out, blk.Err
+		}
+		hwm = blk.HighWaterMarkOffset
+		for _, rs := range blk.RecordsSet {
+			for _, r := range rs.RecordBatch.Records {
+				if off := rs.RecordBatch.FirstOffset + r.OffsetDelta; off >= offset {
+					out = append(out, rec{off, string(r.Value)})
+					offset = off + 1
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Close stops every goroutine the sandbox started.
+func TestCloseStopsEveryGoroutine(t *testing.T) {
+	base := runtime.NumGoroutine()
+	c, err := sandbox.New(sandbox.Options{Nodes: 3, ElectionTimeoutMin: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateTopic(topic, 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	b := sarama.NewBroker(addrOf(c, leaderOf(t, c)))
+	if err := b.Open(saramaConf()); err != nil {
+		t.Fatal(err)
+	}
+	mustAck(t, b, 0, "x")
+	if err := c.Kill(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Pause(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	b.Close()
+	waitFor(t, "the sandbox's goroutines to end", 10*time.Second, func() bool { return runtime.NumGoroutine() <= base })
+}
+
+// franz-go, with its defaults (idempotent producer, the newest request
+// versions the node advertises), writes and reads back: the batches the
+// sandbox serves pass its CRC checks.
+func TestFranzGoRoundTrip(t *testing.T) {
+	c := newRaftCluster(t, sandbox.Options{ElectionTimeoutMin: 100 * time.Millisecond})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic(topic),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var want []string
+	for i := 0; i < 100; i++ {
+		v := "franz-" + strconv.Itoa(i)
+		want = append(want, v)
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce %s: %v", v, err)
+		}
+	}
+	var got []string
+	for len(got) < len(want) && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		if errs := fs.Errors(); len(errs) > 0 {
+			t.Fatalf("consume: %v", errs)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("read back %d records, want %d", len(got), len(want))
+	}
 }
