@@ -104,7 +104,8 @@ type segment struct {
 const (
 	recEntry     byte = 1
 	recHardState byte = 2
-	recSnapshot  byte = 3
+	recSnapshot  byte = 3 // compaction: entries after its index stay
+	recInstalled byte = 4 // a snapshot from the leader: every entry before it goes
 
 	recPrefix      = 12 // len, header crc, data crc
 	entryRecHdr    = 1 + 8 + 8 + 1 + 4 + 8 + 8
@@ -201,7 +202,7 @@ func (s *logStore) replay(names []string) error {
 				hlen = entryRecHdr
 			case recHardState:
 				hlen = hardStateHdr
-			case recSnapshot:
+			case recSnapshot, recInstalled:
 				hlen = snapshotRecHdr
 			default:
 				if !last {
@@ -265,13 +266,18 @@ func (s *logStore) replay(names []string) error {
 					Vote:   proto.Uint64(binary.BigEndian.Uint64(hdr[9:])),
 					Commit: proto.Uint64(binary.BigEndian.Uint64(hdr[17:])),
 				}
-			case recSnapshot:
+			case recSnapshot, recInstalled:
 				sm, err := decodeSnapRecord(hdr, data)
 				if err != nil {
 					return fmt.Errorf("%s: %w", name, err)
 				}
 				if !haveSnap || sm.index >= s.snap.index {
 					s.snap, haveSnap = sm, true
+				}
+				if hdr[0] == recInstalled {
+					// Whatever the log held before, the leader's
+					// snapshot replaced.
+					s.metas, start = s.metas[:0], 0
 				}
 				if len(s.metas) > 0 && start <= sm.index {
 					if drop := sm.index + 1 - start; drop >= uint64(len(s.metas)) {
@@ -399,9 +405,12 @@ func (s *logStore) putHardState(hs *pb.HardState) {
 	s.putRecord(h[:], nil, 0)
 }
 
-func (s *logStore) putSnapshot(sm snapMeta) {
+func (s *logStore) putSnapshot(sm snapMeta, installed bool) {
 	var h [snapshotRecHdr]byte
 	h[0] = recSnapshot
+	if installed {
+		h[0] = recInstalled
+	}
 	binary.BigEndian.PutUint64(h[1:], sm.index)
 	binary.BigEndian.PutUint64(h[9:], sm.term)
 	binary.BigEndian.PutUint64(h[17:], uint64(sm.kafkaNext))
@@ -422,7 +431,7 @@ func (s *logStore) newSegment(num int) error {
 	}
 	s.mu.Lock()
 	s.segs = append(s.segs, &segment{num: num, f: f})
-	s.putSnapshot(s.snap)
+	s.putSnapshot(s.snap, false)
 	s.putHardState(s.hs)
 	s.mu.Unlock()
 	if s.opts.fsync {
@@ -561,12 +570,12 @@ func (s *logStore) applySnapshot(snap *pb.Snapshot) error {
 	s.metas = nil
 	s.cached = 0
 	s.cacheLo = s.first
-	s.putSnapshot(sm)
+	s.putSnapshot(sm, true)
 	s.mu.Unlock()
 	if err := s.sync(true); err != nil {
 		return err
 	}
-	s.dropSegments()
+	s.dropSegments(true)
 	return nil
 }
 
@@ -602,30 +611,28 @@ func (s *logStore) compact(index uint64, payload []byte) error {
 	s.first = index + 1
 	s.cacheLo = max(s.cacheLo, s.first)
 	s.snap = sm
-	s.putSnapshot(sm)
+	s.putSnapshot(sm, false)
 	s.mu.Unlock()
 	if err := s.sync(true); err != nil {
 		return err
 	}
-	s.dropSegments()
+	s.dropSegments(false)
 	return nil
 }
 
-// dropSegments deletes segments that hold nothing the log still needs.
-func (s *logStore) dropSegments() {
+// dropSegments deletes the oldest segments while they hold nothing the log
+// still needs; with all, every segment but the one written (after a
+// leader's snapshot replaced the whole log).
+func (s *logStore) dropSegments(all bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keep := s.segs[:0]
-	for i, seg := range s.segs {
-		if i < len(s.segs)-1 && seg.maxIndex < s.first {
-			seg.f.Close()
-			os.Remove(seg.f.Name())
-			continue
-		}
-		keep = append(keep, seg)
+	n := 0
+	for n < len(s.segs)-1 && (all || s.segs[n].maxIndex < s.first) {
+		s.segs[n].f.Close()
+		os.Remove(s.segs[n].f.Name())
+		n++
 	}
-	clear(s.segs[len(keep):])
-	s.segs = keep
+	s.segs = append(s.segs[:0], s.segs[n:]...)
 }
 
 // sync writes the buffer to the current segment and, when durable is true
