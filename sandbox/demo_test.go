@@ -1,0 +1,149 @@
+package sandbox_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/raftdrill/raftdrill/probes"
+	"github.com/raftdrill/raftdrill/sandbox"
+)
+
+// The demo: a leader cut off from its followers acks writes, then dies.
+// With acks=1 raftdrill's checker reports those writes lost, and they are
+// exactly the entries the sandbox's Raft log shows the old leader held and
+// never committed; with acks=all the same kill loses nothing.
+func TestCheckerFindsExactlyTheUncommittedWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		acks     sarama.RequiredAcks
+		wantLost int
+	}{
+		{"acks=1", sarama.WaitForLocal, 5},
+		{"acks=all", sarama.WaitForAll, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newRaftCluster(t, sandbox.Options{ElectionTimeoutMin: 500 * time.Millisecond})
+			const run = "demo"
+			var sends []probes.Send
+			send := func(node int32, acks sarama.RequiredAcks) {
+				seq := int64(len(sends))
+				s := probes.Send{Seq: seq, Offset: -1, Node: node, Start: time.Now()}
+				off, kerr, err := produceValue(dial(t, addrOf(c, node)), probes.EncodeMessage(probes.Message{Run: run, Seq: seq}, 200), acks, 300*time.Millisecond)
+				s.Latency = time.Since(s.Start)
+				switch {
+				case err == nil && kerr == sarama.ErrNoError:
+					s.Outcome, s.Offset = probes.Acked, off
+				case err == nil && kerr != sarama.ErrRequestTimedOut:
+					s.Outcome = probes.Failed
+				default:
+					s.Outcome = probes.Indeterminate
+				}
+				sends = append(sends, s)
+			}
+			old := leaderOf(t, c)
+			for i := 0; i < 5; i++ {
+				send(old, sarama.WaitForAll)
+			}
+			if err := c.Partition([][]int32{{old}}); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 5; i++ {
+				send(old, tc.acks)
+			}
+			if err := c.Kill(context.Background(), old); err != nil {
+				t.Fatal(err)
+			}
+			c.Heal()
+			var leader int32
+			waitFor(t, "a new leader", 10*time.Second, func() bool { leader, _, _ = c.Leader(topic, 0); return leader > 0 && leader != old })
+			for i := 0; i < 5; i++ {
+				send(leader, sarama.WaitForAll)
+			}
+			if err := c.Restart(context.Background(), old); err != nil {
+				t.Fatal(err)
+			}
+
+			var nodes []probes.Node
+			for _, n := range c.Nodes() {
+				nodes = append(nodes, probes.Node{ID: n.ID, Address: n.Address})
+			}
+			cl := probes.NewClient(nodes, sarama.V3_6_0_0, 3*time.Second, nil)
+			reads := map[int32]map[int32][]probes.Record{}
+			for _, n := range nodes {
+				recs, err := cl.ReadPartition(context.Background(), n.ID, topic, 0, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				reads[n.ID] = map[int32][]probes.Record{0: recs}
+			}
+			rep := probes.Check(probes.CheckInput{Run: run, Sends: map[int32][]probes.Send{0: sends}, Reads: reads})
+			if rep.Lost != tc.wantLost {
+				t.Fatalf("checker: %d lost, want %d; anomalies %+v", rep.Lost, tc.wantLost, rep.Anomalies)
+			}
+			// The lost writes are the acked ones the old leader's log
+			// held and Raft truncated.
+			trunc, err := c.Truncated(old, topic, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var truncated []int64
+			for _, r := range trunc {
+				if m, ok, err := probes.DecodeMessage(r.Value); err == nil && ok && m.Run == run {
+					truncated = append(truncated, m.Seq)
+				}
+			}
+			// With acks=1 the new leader's acks reuse the lost writes'
+			// offsets, which the checker also names (bogus-ack).
+			var lost []int64
+			for _, a := range rep.Anomalies {
+				if tc.wantLost == 0 || (a.Kind != probes.KindLostWrite && a.Kind != probes.KindBogusAck) {
+					t.Fatalf("unexpected anomaly %+v", a)
+				}
+			}
+			for _, s := range sends {
+				if s.Outcome == probes.Acked && !readBack(reads, run, s.Seq) {
+					lost = append(lost, s.Seq)
+				}
+			}
+			for _, seq := range lost {
+				if !slices.Contains(truncated, seq) {
+					t.Fatalf("lost write %d is not among the old leader's truncated entries %v", seq, truncated)
+				}
+			}
+			var kinds []string
+			for _, a := range rep.Anomalies {
+				kinds = append(kinds, a.Kind)
+			}
+			t.Logf("%s: checker found %d lost writes %v (anomalies %v); the old leader's truncated entries hold %v", tc.name, rep.Lost, lost, kinds, truncated)
+		})
+	}
+}
+
+func readBack(reads map[int32]map[int32][]probes.Record, run string, seq int64) bool {
+	for _, byPart := range reads {
+		for _, r := range byPart[0] {
+			if r.Valid && r.Msg.Run == run && r.Msg.Seq == seq {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// produceValue writes one record to partition 0.
+func produceValue(b *sarama.Broker, value []byte, acks sarama.RequiredAcks, timeout time.Duration) (int64, sarama.KError, error) {
+	req := &sarama.ProduceRequest{RequiredAcks: acks, Timeout: int32(timeout / time.Millisecond), Version: 7}
+	now := time.Now()
+	req.AddBatch(topic, 0, &sarama.RecordBatch{Version: 2, FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		Records: []*sarama.Record{{Value: value}}})
+	resp, err := b.Produce(req)
+	if err != nil {
+		return -1, 0, err
+	}
+	blk := resp.GetBlock(topic, 0)
+	return blk.Offset, blk.Err, nil
+}
