@@ -141,10 +141,14 @@ func (n *node) newGroup(gc groupConfig) (*group, bool, error) {
 		HeartbeatTick:             n.spec.HeartbeatTick,
 		Storage:                   st,
 		Applied:                   snap.GetMetadata().GetIndex(),
-		MaxSizePerMsg:             4 << 20,
+		// Bounds on what one group holds in memory: appends of at most
+		// 1 MiB, 32 MiB in flight to each follower, 64 MiB proposed and
+		// not yet committed (beyond that a produce is refused).
+		MaxSizePerMsg:             1 << 20,
 		MaxCommittedSizePerReady:  32 << 20,
-		MaxUncommittedEntriesSize: 256 << 20,
-		MaxInflightMsgs:           256,
+		MaxUncommittedEntriesSize: 64 << 20,
+		MaxInflightMsgs:           128,
+		MaxInflightBytes:          32 << 20,
 		CheckQuorum:               true,
 		PreVote:                   true,
 		DisableProposalForwarding: !gc.meta, // only a partition's leader takes writes
