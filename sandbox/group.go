@@ -136,11 +136,11 @@ func (n *node) newGroup(gc groupConfig) (*group, bool, error) {
 	_, payload := splitSnapData(snap.GetData())
 	g.sm.restore(payload)
 	cfg := &raft.Config{
-		ID:                        uint64(n.spec.ID),
-		ElectionTick:              n.spec.ElectionTick,
-		HeartbeatTick:             n.spec.HeartbeatTick,
-		Storage:                   st,
-		Applied:                   snap.GetMetadata().GetIndex(),
+		ID:            uint64(n.spec.ID),
+		ElectionTick:  n.spec.ElectionTick,
+		HeartbeatTick: n.spec.HeartbeatTick,
+		Storage:       st,
+		Applied:       snap.GetMetadata().GetIndex(),
 		// Bounds on what one group holds in memory: appends of at most
 		// 1 MiB, 32 MiB in flight to each follower, 64 MiB proposed and
 		// not yet committed (beyond that a produce is refused).
