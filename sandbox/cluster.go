@@ -160,6 +160,7 @@ type memberCtl interface {
 	led() []ledPartition
 	state() memberState
 	createTopic(name string, partitions int32, rf int16, timeout time.Duration) error
+	topicLed(name string) bool
 	log(topic string, partition int32) ([]LogRecord, error)
 	truncated(topic string, partition int32) ([]LogRecord, error)
 }
@@ -826,20 +827,35 @@ func (c *Cluster) CreateTopic(name string, partitions int32, rf int16) error {
 	if err := ctl.createTopic(name, partitions, rf, 10*time.Second); err != nil {
 		return err
 	}
+	// Led, by the Raft groups' reports, and every running node names
+	// the leaders in its metadata.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		led := true
+		var ctls []memberCtl
 		c.mu.Lock()
 		for p := int32(0); p < partitions; p++ {
 			if ls := c.leaderOf(name, p); ls == nil || ls.leader < 0 {
 				led = false
 			}
 		}
+		for _, m := range c.members {
+			if m.up && !m.paused {
+				ctls = append(ctls, m.ctl)
+			}
+		}
 		c.mu.Unlock()
-		if led {
+		named := led
+		for _, ctl := range ctls {
+			named = named && ctl.topicLed(name)
+		}
+		if named {
 			return nil
 		}
 		if time.Now().After(deadline) {
+			if led {
+				return nil // led; some node (cut off, say) does not know yet
+			}
 			return fmt.Errorf("topic %s: partitions without a leader after 10s: %w", name, kerr.LeaderNotAvailable)
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -968,6 +984,7 @@ func (l *localMember) state() memberState  { return l.n.memberState() }
 func (l *localMember) createTopic(name string, partitions int32, rf int16, timeout time.Duration) error {
 	return l.n.createTopic(name, partitions, rf, timeout)
 }
+func (l *localMember) topicLed(name string) bool { return l.n.leadersReady(name) }
 func (l *localMember) log(topic string, partition int32) ([]LogRecord, error) {
 	p := l.n.partition(topic, partition)
 	if p == nil {

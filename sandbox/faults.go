@@ -80,6 +80,16 @@ type Faults struct {
 	// record produced to another partition, as a misrouted write would:
 	// the phantom anomaly.
 	PhantomWrites int `mapstructure:"phantom_writes" json:"phantom_writes"`
+
+	// Nodes limits the faults that are about one node (never_elect,
+	// stale_leader, split_leader, ack_without_quorum) to these nodes;
+	// empty means every node.
+	Nodes []int32 `mapstructure:"nodes" json:"nodes,omitempty"`
+}
+
+// on reports whether the per-node faults apply to node.
+func (f Faults) on(node int32) bool {
+	return len(f.Nodes) == 0 || slices.Contains(f.Nodes, node)
 }
 
 // Counts lists the counted faults by key, for validation and for the
@@ -296,6 +306,9 @@ func (h localHooks) onAck(p tp, offset int64, value []byte, swapped bool) ackDec
 // metadata it serves, after the faults have had their say. leader is -1
 // when the node knows no live leader; last is the last leader it knew.
 func metadataLeader(f Faults, asker, leader, last int32) int32 {
+	if !f.on(asker) {
+		return leader
+	}
 	if leader == -1 && f.StaleLeader && last > 0 {
 		return last
 	}

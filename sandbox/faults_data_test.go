@@ -253,3 +253,16 @@ func TestControlAPISetsDataFaults(t *testing.T) {
 		t.Fatalf("misspelt fault: %s, want 400", resp.Status)
 	}
 }
+
+// Per-node faults hold only on the nodes named: here only node 2 claims
+// leadership it does not have.
+func TestFaultsLimitedToNodes(t *testing.T) {
+	c := setup(t, sandbox.Faults{SplitLeader: true, Nodes: []int32{2}})
+	for _, tc := range []struct {
+		node, names int32
+	}{{1, 1}, {2, 2}, {3, 1}} {
+		if pm := metadata(t, dial(t, addrOf(c, tc.node))); pm.Leader != tc.names {
+			t.Errorf("node %d names %d leader of partition 0, want %d", tc.node, pm.Leader, tc.names)
+		}
+	}
+}

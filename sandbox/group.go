@@ -266,7 +266,7 @@ func (g *group) tick() {
 	g.ticks++
 	f := g.n.env.faults()
 	if g.rn.BasicStatus().RaftState == raft.StateLeader {
-		if f.AckWithoutQuorum && !g.isMeta {
+		if f.AckWithoutQuorum && f.on(g.n.spec.ID) && !g.isMeta {
 			g.pretendQuorum()
 		}
 		g.trackISR()
@@ -480,7 +480,7 @@ func (g *group) softState(ss *raft.SoftState, at time.Time) {
 
 func (g *group) send(m *pb.Message) {
 	to := int32(m.GetTo())
-	if !g.isMeta && (m.GetType() == pb.MsgPreVote || m.GetType() == pb.MsgVote) && m.GetTerm() > 1 && g.n.env.faults().NeverElect {
+	if !g.isMeta && (m.GetType() == pb.MsgPreVote || m.GetType() == pb.MsgVote) && m.GetTerm() > 1 && g.n.neverElect() {
 		return // fault never_elect: no election after the first one succeeds
 	}
 	b, err := proto.Marshal(m)

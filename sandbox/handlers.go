@@ -229,7 +229,7 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 	records, dirs := n.applyProduceFaults(p, records, dec)
 	id := n.nextPropID()
 	f := hooks.faults()
-	ackOnAppend := acks != -1 || f.AckWithoutQuorum
+	ackOnAppend := acks != -1 || (f.AckWithoutQuorum && f.on(n.spec.ID))
 	res := n.propose(p.g, encodeRecordsEntry(id, dirs, records), id, ackOnAppend, timeout)
 	switch {
 	case res.err == nil:

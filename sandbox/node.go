@@ -458,6 +458,12 @@ func (n *node) nextPropID() uint64 {
 	return n.propBase | (n.propSeq.Add(1) & 0xffffffff)
 }
 
+// neverElect: fault never_elect holds for this node's vote requests.
+func (n *node) neverElect() bool {
+	f := n.env.faults()
+	return f.NeverElect && f.on(n.spec.ID)
+}
+
 // reachable reports whether this node believes peer id is alive.
 func (n *node) reachable(id int32) bool { return n.tr.reachable(id, n.electionTimeout()) }
 

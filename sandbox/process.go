@@ -329,6 +329,13 @@ func (m *procMember) createTopic(name string, partitions int32, rf int16, timeou
 	}
 	return nil
 }
+func (m *procMember) topicLed(name string) bool {
+	var out struct {
+		Led bool `json:"led"`
+	}
+	err := m.ch.call(http.MethodGet, "/topics/led?"+url.Values{"topic": {name}}.Encode(), nil, &out, time.Second)
+	return err == nil && out.Led
+}
 func (m *procMember) log(topic string, partition int32) ([]LogRecord, error) {
 	var out []LogRecord
 	err := m.ch.call(http.MethodGet, "/log?"+tpQuery(topic, partition), nil, &out, 30*time.Second)
@@ -532,6 +539,9 @@ func childHandler(n *node, e *childEnv) http.Handler {
 			code = errCode(err)
 		}
 		writeJSON(w, http.StatusOK, map[string]int16{"code": code})
+	})
+	mux.HandleFunc("GET /topics/led", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]bool{"led": n.leadersReady(r.URL.Query().Get("topic"))})
 	})
 	records := func(truncated bool) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
