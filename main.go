@@ -276,7 +276,7 @@ func sandboxCmd() *cobra.Command {
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return sandbox.NodeMain(cmd.Context(), args, os.Stdout, os.Stderr)
+			return sandbox.NodeMain(cmd.Context(), args, os.Stdin, os.Stdout, os.Stderr)
 		},
 	})
 	return cmd

@@ -18,7 +18,7 @@ const childEnv = "RAFTDRILL_SANDBOX_TEST_NODE"
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		err := sandbox.NodeMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		err := sandbox.NodeMain(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

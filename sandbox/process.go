@@ -179,10 +179,16 @@ func (p *procParent) start(spec nodeSpec) (memberCtl, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The child's stdin stays open while this process lives: a child
+	// whose parent died (even by SIGKILL) sees it close and exits.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start node %d: %w", spec.ID, err)
 	}
-	ch := &childMember{id: spec.ID, cmd: cmd, exited: make(chan struct{}), client: &http.Client{}}
+	ch := &childMember{id: spec.ID, cmd: cmd, stdin: stdin, exited: make(chan struct{}), client: &http.Client{}}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	ready := make(chan string, 1)
@@ -206,6 +212,7 @@ func (p *procParent) start(spec nodeSpec) (memberCtl, error) {
 			close(ready)
 		}
 		_ = cmd.Wait()
+		stdin.Close()
 		close(ch.exited)
 	}()
 	select {
@@ -231,6 +238,7 @@ func (p *procParent) start(spec nodeSpec) (memberCtl, error) {
 type childMember struct {
 	id     int32
 	cmd    *exec.Cmd
+	stdin  io.WriteCloser
 	base   string
 	client *http.Client
 	exited chan struct{}
@@ -377,8 +385,9 @@ func (w *logWriter) Write(b []byte) (int, error) {
 
 // NodeMain runs one sandbox node as its own process, as the sandbox
 // starts it with process-per-node (`raftdrill sandbox node --spec JSON
-// --parent ADDR`). It returns when ctx ends (SIGTERM), after a clean stop.
-func NodeMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// --parent ADDR`). It returns when ctx ends (SIGTERM) or stdin closes (the
+// parent is gone), after a clean stop.
+func NodeMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sandbox node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	specJSON := fs.String("spec", "", "the node's spec (JSON), as the sandbox writes it")
@@ -407,6 +416,14 @@ func NodeMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	env.mu.Lock()
 	fmt.Fprintf(stdout, "ready %s\n", ln.Addr())
 	env.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if stdin != nil {
+		go func() {
+			_, _ = io.Copy(io.Discard, stdin)
+			cancel()
+		}()
+	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
