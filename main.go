@@ -248,8 +248,9 @@ func runCmd() *cobra.Command {
 
 func sandboxCmd() *cobra.Command {
 	var nodes, basePort int
-	var control string
+	var control, dataDir, fsync string
 	var electMin, electMax time.Duration
+	var perProcess bool
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run a sandbox cluster as its own process, with the control API",
@@ -265,6 +266,7 @@ func sandboxCmd() *cobra.Command {
 			err := sandboxctl.Serve(cmd.Context(), sandboxctl.ServeOptions{
 				Nodes: nodes, KafkaBasePort: basePort, ControlListen: control,
 				ElectionTimeoutMin: electMin, ElectionTimeoutMax: electMax,
+				DataDir: dataDir, Fsync: fsync, ProcessPerNode: perProcess,
 				Log: log, Out: os.Stdout,
 			})
 			if err != nil {
@@ -277,8 +279,20 @@ func sandboxCmd() *cobra.Command {
 	cmd.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
 	cmd.Flags().IntVar(&basePort, "kafka-base-port", 19092, "Kafka port of node 1; node N listens on base+N-1 (0: free ports)")
 	cmd.Flags().StringVar(&control, "control-listen", "127.0.0.1:19090", "address of the control API")
-	cmd.Flags().DurationVar(&electMin, "election-timeout-min", def.ElectionTimeoutMin, "shortest leaderless window after a leader dies")
-	cmd.Flags().DurationVar(&electMax, "election-timeout-max", def.ElectionTimeoutMax, "longest leaderless window after a leader dies")
+	cmd.Flags().DurationVar(&electMin, "election-timeout-min", def.ElectionTimeoutMin, "Raft election timeout: a follower stands for election after [min, 2×min) without a leader")
+	cmd.Flags().DurationVar(&electMax, "election-timeout-max", def.ElectionTimeoutMax, "kept for compatibility: Raft draws the timeout in [min, 2×min)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "where the nodes keep their logs (empty: a temporary directory removed on exit)")
+	cmd.Flags().StringVar(&fsync, "fsync", "always", "always (fsync once per Raft ready) or never (a kill loses what was not written out)")
+	cmd.Flags().BoolVar(&perProcess, "process-per-node", false, "run each node as its own process: kill is SIGKILL, pause is SIGSTOP")
+	cmd.AddCommand(&cobra.Command{
+		Use:                "node",
+		Short:              "One sandbox node as its own process (started by the sandbox itself)",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return sandboxctl.NodeMain(cmd.Context(), args, os.Stdin, os.Stdout, os.Stderr)
+		},
+	})
 	return cmd
 }
 

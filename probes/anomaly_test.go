@@ -143,7 +143,10 @@ func TestIndeterminateVisibleIsCountedNotAnomaly(t *testing.T) {
 		t.Fatalf("status %s, anomalies %+v, error %q, criteria %+v", res.Status, res.Anomalies, res.Error, res.Criteria)
 	}
 	m := res.Measurements
-	if m.Value(run.IndetVisible) != n || m.Value(run.MessagesIndet) < n {
+	// At least the n the fault made: with Raft, a write in flight when
+	// the drill kills its leader, or sent while a majority is down, may
+	// also end without an answer and be committed later.
+	if m.Value(run.IndetVisible) < n || m.Value(run.MessagesIndet) < n {
 		t.Fatalf("want %d indeterminate sends read back: %v", n, m)
 	}
 }

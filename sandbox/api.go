@@ -8,8 +8,10 @@ import (
 )
 
 // Handler serves the sandbox control API of the contract: GET /nodes,
-// POST /nodes/{id}/kill, POST /nodes/{id}/restart, GET /timeline, GET /healthz,
-// plus GET and PUT /faults for tests that make the sandbox misbehave.
+// POST /nodes/{id}/kill, POST /nodes/{id}/restart, GET /timeline, GET
+// /healthz; POST /nodes/{id}/pause and /resume, POST /partitions (body: the
+// groups of node ids, e.g. [[1],[2,3]]) and DELETE /partitions (heal); GET
+// and PUT /faults for tests that make the sandbox misbehave.
 func (c *Cluster) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -37,6 +39,25 @@ func (c *Cluster) Handler() http.Handler {
 	}
 	mux.HandleFunc("POST /nodes/{id}/kill", nodeOp(func(r *http.Request, id int32) error { return c.Kill(r.Context(), id) }, "killed"))
 	mux.HandleFunc("POST /nodes/{id}/restart", nodeOp(func(r *http.Request, id int32) error { return c.Restart(r.Context(), id) }, "restarted"))
+	mux.HandleFunc("POST /nodes/{id}/pause", nodeOp(func(r *http.Request, id int32) error { return c.Pause(r.Context(), id) }, "paused"))
+	mux.HandleFunc("POST /nodes/{id}/resume", nodeOp(func(r *http.Request, id int32) error { return c.Resume(r.Context(), id) }, "resumed"))
+	mux.HandleFunc("POST /partitions", func(w http.ResponseWriter, r *http.Request) {
+		var groups [][]int32
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		if err := dec.Decode(&groups); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad partitions body (want groups of node ids, e.g. [[1],[2,3]]): " + err.Error()})
+			return
+		}
+		if err := c.Partition(groups); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"groups": groups, "status": "partitioned"})
+	})
+	mux.HandleFunc("DELETE /partitions", func(w http.ResponseWriter, _ *http.Request) {
+		c.Heal()
+		writeJSON(w, http.StatusOK, map[string]string{"status": "healed"})
+	})
 	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, c.Faults())
 	})

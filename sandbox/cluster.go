@@ -5,42 +5,82 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Options shape a sandbox cluster.
+// Options shape a sandbox cluster. The zero value of every field but
+// Nodes (1 is the baseline, 3 the default) is a sensible default.
 type Options struct {
 	Nodes int
 	// KafkaBasePort is node 1's Kafka port, node N listens on base+N-1;
 	// 0 picks free ports.
 	KafkaBasePort int
-	// Partitions led by a killed node stay leaderless for a random time in
-	// [ElectionTimeoutMin, ElectionTimeoutMax], as Raft's randomised
-	// election timeout makes them.
+
+	// ElectionTimeoutMin sets the Raft tick when TickInterval is not
+	// given: tick = ElectionTimeoutMin / ElectionTick, so that a follower
+	// that stops hearing from its leader stands for election after a
+	// random time in [ElectionTimeoutMin, 2×ElectionTimeoutMin), Raft's
+	// randomised election timeout. ElectionTimeoutMax is kept for
+	// compatibility and otherwise ignored: Raft draws the timeout itself.
 	ElectionTimeoutMin time.Duration
 	ElectionTimeoutMax time.Duration
-	Faults             Faults
-	Logger             *slog.Logger
+	// TickInterval, ElectionTick and HeartbeatTick are Raft's own
+	// settings; defaults 100 ms, 10 and 1 (elections after 1–2 s).
+	TickInterval  time.Duration
+	ElectionTick  int
+	HeartbeatTick int
+
+	// DataDir holds every node's data, node N in DataDir/node-N; empty
+	// means a temporary directory removed on Close. A sandbox started
+	// on the data of an earlier one recovers its topics and records.
+	DataDir string
+	// Fsync is "always" (the default: one fsync per Raft Ready, so one
+	// per batch of writes) or "never" (writes stay in a userspace buffer
+	// that is written out every FlushInterval and lost at a kill).
+	Fsync         string
+	FlushInterval time.Duration
+	// Retention bounds how long (default 1 h) and how much (default
+	// 512 MiB per partition replica) each partition's log keeps.
+	Retention      time.Duration
+	RetentionBytes int64
+	SegmentBytes   int64
+
+	// ProcessPerNode runs each node in its own OS process: kill is a
+	// SIGKILL, pause a SIGSTOP. Command is the child's command line,
+	// to which the sandbox appends the node's spec; by default the
+	// running executable with the arguments "sandbox node".
+	ProcessPerNode bool
+	Command        []string
+
+	// Listener configures the Kafka listeners (TLS, SASL).
+	Listener ListenerOptions
+
+	Faults Faults
+	Logger *slog.Logger
 }
 
-// Event is one entry of the ground-truth timeline.
+// Event is one entry of the ground-truth timeline. The Raft events are
+// stamped where they happen: elected when the node becomes leader,
+// leaderless when the leader was killed or stepped down.
 type Event struct {
 	At        time.Time `json:"at"`
-	Kind      string    `json:"kind"` // kill, restart, leaderless, elected
+	Kind      string    `json:"kind"`
 	Node      int32     `json:"node"`
 	Topic     string    `json:"topic,omitempty"`
 	Partition *int32    `json:"partition,omitempty"`
 	Epoch     *int32    `json:"epoch,omitempty"`
+	// Groups are a partition's sides (kind partition).
+	Groups [][]int32 `json:"groups,omitempty"`
 }
 
 // Event kinds.
@@ -49,6 +89,10 @@ const (
 	EventRestart    = "restart"
 	EventLeaderless = "leaderless"
 	EventElected    = "elected"
+	EventPartition  = "partition"
+	EventHeal       = "heal"
+	EventPause      = "pause"
+	EventResume     = "resume"
 )
 
 // NodeInfo is one node as GET /nodes shows it.
@@ -56,125 +100,285 @@ type NodeInfo struct {
 	ID      int32  `json:"id"`
 	Address string `json:"address"`
 	Up      bool   `json:"up"`
+	Paused  bool   `json:"paused,omitempty"`
 }
 
-// Cluster is a sandbox cluster: kfake serves the Kafka protocol and stores the
-// data, and this type adds what makes it behave like a Raft-replicated
-// cluster: per-node liveness, leaderless windows, majority-gated elections
-// with rising epochs, and writes refused without quorum.
+// Cluster is a sandbox cluster of nodes that replicate each partition
+// through Raft.
 type Cluster struct {
-	kf   *kfake.Cluster
-	opts Options
-	log  *slog.Logger
-	lns  []*nodeListener // node id i+1
+	opts    Options
+	log     *slog.Logger
+	dir     string
+	tempDir bool
+	members []*member // node id i+1
+	faults  *faultState
+	lat     latency
+	links   linkTable
+	proc    *procParent // process-per-node only
 
-	// ops serialises the things that change cluster shape (kill, restart,
-	// election, topic creation); request handlers never take it.
+	// ops serialises what changes the cluster's shape (kill, restart,
+	// pause, partition, topic creation, close).
 	ops sync.Mutex
+	wg  sync.WaitGroup // background work of the cluster itself
 
-	mu       sync.RWMutex // guards everything below; request handlers read it
-	down     map[int32]bool
-	topics   map[string]*topicState
+	mu       sync.Mutex // guards everything below
 	timeline []Event
+	leaders  map[uint64]*leaderState // by Raft group
+	hides    []hideRec
+	loses    map[tp]hideRec // lose entries to propose once a leader is elected
 	closed   bool
-	timers   map[*time.Timer]struct{}
-	faults   Faults
-
-	lat latency // produce delays and stalls (latency.go); not under mu
-
-	data         *dataFaults        // the data faults' counts and damage (faults_data.go); not under mu
-	timeoutFault *kfake.FaultHandle // timeout_after_append; guarded by ops
 }
 
-type topicState struct {
-	name  string
-	id    [16]byte
-	parts []*partState
+type member struct {
+	id        int32
+	kafkaAddr string
+	raftAddr  string
+	up        bool
+	paused    bool
+	inc       uint64
+	ctl       memberCtl
+	// listeners bound at New, used by the first in-process start
+	kafkaLn, raftLn net.Listener
 }
 
-type partState struct {
-	replicas []int32
-	leader   int32 // -1 while leaderless
-	last     int32 // the last leader it had, for the stale-leader fault
-	epoch    int32
-	// election is the pending election timer of a leaderless partition.
-	election *time.Timer
-	// noQuorum refuses produce requests while a majority of replicas is
-	// down: a Raft leader cannot commit without its majority.
-	noQuorum *kfake.FaultHandle
+// leaderState is a group's leadership as the nodes' reports tell it.
+type leaderState struct {
+	topic     string
+	partition int32
+	leader    int32
+	term      uint64
 }
 
-var errNodeDown = errors.New("sandbox: node is down")
+// memberCtl is how the cluster drives one running node, in this process or
+// in a child.
+type memberCtl interface {
+	stop(kill bool)
+	pause()
+	resume()
+	hide(h hideRec)
+	lose(h hideRec) error
+	led() []ledPartition
+	state() memberState
+	createTopic(name string, partitions int32, rf int16, timeout time.Duration) error
+	topicLed(name string) bool
+	log(topic string, partition int32) ([]LogRecord, error)
+	truncated(topic string, partition int32) ([]LogRecord, error)
+}
 
-// New starts a sandbox cluster. Close it when done.
+// memberState is what the cluster asks of a running node.
+type memberState struct {
+	CaughtUp   bool    `json:"caught_up"`
+	Live       []int32 `json:"live"`
+	MetaLeader int32   `json:"meta_leader"`
+}
+
+var errClosed = errors.New("sandbox is closed")
+
+// New starts a sandbox cluster and returns once its nodes see each other
+// and the metadata group has a leader. Close it when done.
 func New(opts Options) (*Cluster, error) {
-	if opts.Nodes < 1 {
-		opts.Nodes = 3
-	}
-	if opts.ElectionTimeoutMin <= 0 {
-		opts.ElectionTimeoutMin = time.Second
-	}
-	if opts.ElectionTimeoutMax < opts.ElectionTimeoutMin {
-		opts.ElectionTimeoutMax = opts.ElectionTimeoutMin
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	opts, err := withDefaults(opts)
+	if err != nil {
+		return nil, err
 	}
 	c := &Cluster{
-		opts:   opts,
-		log:    opts.Logger.With("component", "sandbox"),
-		down:   map[int32]bool{},
-		topics: map[string]*topicState{},
-		timers: map[*time.Timer]struct{}{},
-		faults: opts.Faults,
-		data:   newDataFaults(),
+		opts: opts, log: opts.Logger.With("component", "sandbox"),
+		faults: newFaultState(opts.Faults), leaders: map[uint64]*leaderState{}, loses: map[tp]hideRec{},
 	}
-	for i := 0; i < opts.Nodes; i++ {
-		addr := "127.0.0.1:0"
-		if opts.KafkaBasePort > 0 {
-			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.KafkaBasePort+i))
+	c.dir = opts.DataDir
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "raftdrill-sandbox-"); err != nil {
+			return nil, fmt.Errorf("sandbox data dir: %w", err)
 		}
-		ln, err := newNodeListener(addr)
-		if err != nil {
-			c.closeListeners()
-			return nil, fmt.Errorf("sandbox node %d: listen on %s: %w", i+1, addr, err)
+		c.tempDir = true
+	}
+	if err := c.bind(); err != nil {
+		c.cleanup()
+		return nil, err
+	}
+	if opts.ProcessPerNode {
+		if c.proc, err = newProcParent(c); err != nil {
+			c.cleanup()
+			return nil, err
 		}
-		c.lns = append(c.lns, ln)
 	}
-	next := 0
-	var lnMu sync.Mutex
-	kf, err := kfake.NewCluster(
-		kfake.NumBrokers(opts.Nodes),
-		kfake.ClusterID("raftdrill-sandbox"),
-		kfake.ListenFn(func(string, string) (net.Listener, error) {
-			lnMu.Lock()
-			defer lnMu.Unlock()
-			if next >= len(c.lns) {
-				return nil, errors.New("sandbox: kfake asked for more listeners than nodes")
-			}
-			next++
-			// Every connection goes through the wire tap, which the
-			// data faults use (wiretap.go).
-			return &tapListener{nodeListener: c.lns[next-1], c: c, node: int32(next)}, nil
-		}),
-	)
-	if err != nil {
-		c.closeListeners()
-		return nil, fmt.Errorf("start sandbox: %w", err)
+	for _, m := range c.members {
+		m.up, m.inc = true, 1
+		if err := c.startMember(m); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("start sandbox node %d: %w", m.id, err)
+		}
 	}
-	c.kf = kf
-	kf.Control(c.handle)
-	c.armFaults(opts.Faults)
+	if err := c.waitFormed(30 * time.Second); err != nil {
+		c.Close()
+		return nil, err
+	}
+	// The timeline starts with a formed cluster: the metadata group's
+	// first election is part of starting, not something that happened
+	// to it.
+	c.mu.Lock()
+	c.timeline = nil
+	c.mu.Unlock()
+	c.log.Info("sandbox cluster started", "nodes", c.Addrs(), "dir", c.dir, "fsync", opts.Fsync, "process_per_node", opts.ProcessPerNode)
 	return c, nil
 }
 
-func (c *Cluster) closeListeners() {
-	for _, ln := range c.lns {
-		ln.Close()
+func withDefaults(o Options) (Options, error) {
+	if o.Nodes < 1 {
+		o.Nodes = 3
+	}
+	if o.Nodes > 63 {
+		return o, fmt.Errorf("sandbox: %d nodes: at most 63", o.Nodes)
+	}
+	if o.ElectionTick <= 0 {
+		o.ElectionTick = 10
+	}
+	if o.HeartbeatTick <= 0 {
+		o.HeartbeatTick = 1
+	}
+	if o.HeartbeatTick >= o.ElectionTick {
+		return o, fmt.Errorf("sandbox: heartbeat tick %d must be below election tick %d", o.HeartbeatTick, o.ElectionTick)
+	}
+	if o.TickInterval <= 0 {
+		o.TickInterval = 100 * time.Millisecond
+		if o.ElectionTimeoutMin > 0 {
+			o.TickInterval = max(o.ElectionTimeoutMin/time.Duration(o.ElectionTick), time.Millisecond)
+		}
+	}
+	switch o.Fsync {
+	case "":
+		o.Fsync = "always"
+	case "always", "never":
+	default:
+		return o, fmt.Errorf("sandbox: fsync %q: want always or never", o.Fsync)
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Second
+	}
+	if o.Retention <= 0 {
+		o.Retention = time.Hour
+	}
+	if o.RetentionBytes <= 0 {
+		o.RetentionBytes = 512 << 20
+	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// bind picks every node's addresses. In one process the listeners stay
+// open for the nodes' first start; child processes get the addresses.
+func (c *Cluster) bind() error {
+	for i := 0; i < c.opts.Nodes; i++ {
+		id := int32(i + 1)
+		kaddr := "127.0.0.1:0"
+		if c.opts.KafkaBasePort > 0 {
+			kaddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.opts.KafkaBasePort+i))
+		}
+		kl, err := net.Listen("tcp", kaddr)
+		if err != nil {
+			return fmt.Errorf("sandbox node %d: listen on %s: %w", id, kaddr, err)
+		}
+		rl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			kl.Close()
+			return fmt.Errorf("sandbox node %d: raft listener: %w", id, err)
+		}
+		m := &member{id: id, kafkaAddr: kl.Addr().String(), raftAddr: rl.Addr().String(), kafkaLn: kl, raftLn: rl}
+		if c.opts.ProcessPerNode {
+			kl.Close()
+			rl.Close()
+			m.kafkaLn, m.raftLn = nil, nil
+		}
+		c.members = append(c.members, m)
+	}
+	return nil
+}
+
+func (c *Cluster) spec(m *member) nodeSpec {
+	s := nodeSpec{
+		ID: m.id, Incarnation: m.inc, Dir: filepath.Join(c.dir, "node-"+strconv.Itoa(int(m.id))),
+		KafkaAddr: m.kafkaAddr, RaftAddr: m.raftAddr,
+		Tick: c.opts.TickInterval, ElectionTick: c.opts.ElectionTick, HeartbeatTick: c.opts.HeartbeatTick,
+		Fsync: c.opts.Fsync == "always", FlushInterval: c.opts.FlushInterval, SegmentBytes: c.opts.SegmentBytes,
+		Retention: c.opts.Retention, RetentionBytes: c.opts.RetentionBytes,
+		Bootstrap: m.id == 1,
+	}
+	for _, o := range c.members {
+		s.Peers = append(s.Peers, peerSpec{ID: o.id, KafkaAddr: o.kafkaAddr, RaftAddr: o.raftAddr})
+	}
+	c.mu.Lock()
+	s.Hides = slices.Clone(c.hides)
+	c.mu.Unlock()
+	return s
+}
+
+// startMember starts a node, in this process or as a child.
+func (c *Cluster) startMember(m *member) error {
+	spec := c.spec(m)
+	if c.proc != nil {
+		ctl, err := c.proc.start(spec)
+		if err != nil {
+			return err
+		}
+		m.ctl = ctl
+		return nil
+	}
+	n, err := startNode(spec, &localEnv{c: c}, c.log, m.kafkaLn, m.raftLn, c.opts.Listener)
+	m.kafkaLn, m.raftLn = nil, nil
+	if err != nil {
+		return err
+	}
+	m.ctl = &localMember{n: n}
+	return nil
+}
+
+// waitFormed waits until every node sees every other and the metadata
+// group has a leader.
+func (c *Cluster) waitFormed(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		formed := true
+		for _, m := range c.members {
+			st := m.ctl.state()
+			if len(st.Live) != len(c.members) || st.MetaLeader <= 0 {
+				formed = false
+				break
+			}
+		}
+		if formed {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sandbox: nodes did not form a cluster within %s", timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// Close stops the cluster and every pending election.
+func (c *Cluster) cleanup() {
+	for _, m := range c.members {
+		if m.kafkaLn != nil {
+			m.kafkaLn.Close()
+		}
+		if m.raftLn != nil {
+			m.raftLn.Close()
+		}
+	}
+	if c.proc != nil {
+		c.proc.close() // idempotent
+	}
+	if c.tempDir {
+		os.RemoveAll(c.dir)
+	}
+}
+
+// Close stops every node (flushing its log: a clean shutdown) and every
+// goroutine of the cluster, and removes a temporary data directory.
 func (c *Cluster) Close() {
 	c.ops.Lock()
 	defer c.ops.Unlock()
@@ -184,167 +388,96 @@ func (c *Cluster) Close() {
 		return
 	}
 	c.closed = true
-	for t := range c.timers {
-		t.Stop()
-	}
 	c.mu.Unlock()
-	c.kf.Close()
-	c.closeListeners()
+	var wg sync.WaitGroup
+	for _, m := range c.members {
+		if m.ctl != nil && m.up {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m.ctl.resume()
+				m.ctl.stop(false)
+			}()
+		}
+	}
+	wg.Wait()
+	if c.proc != nil {
+		c.proc.close()
+	}
+	c.wg.Wait()
+	c.cleanup()
 }
 
 // Nodes lists the nodes with their Kafka address and liveness.
 func (c *Cluster) Nodes() []NodeInfo {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	out := make([]NodeInfo, len(c.lns))
-	for i, ln := range c.lns {
-		id := int32(i + 1)
-		out[i] = NodeInfo{ID: id, Address: ln.Addr().String(), Up: !c.down[id]}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]NodeInfo, len(c.members))
+	for i, m := range c.members {
+		out[i] = NodeInfo{ID: m.id, Address: m.kafkaAddr, Up: m.up, Paused: m.paused}
 	}
 	return out
 }
 
 // Addrs are the Kafka addresses of every node, node 1 first.
 func (c *Cluster) Addrs() []string {
-	out := make([]string, len(c.lns))
-	for i, ln := range c.lns {
-		out[i] = ln.Addr().String()
+	out := make([]string, len(c.members))
+	for i, m := range c.members {
+		out[i] = m.kafkaAddr
 	}
 	return out
 }
 
+// DataDir is where the nodes keep their data.
+func (c *Cluster) DataDir() string { return c.dir }
+
 // Timeline returns every event so far, oldest first.
 func (c *Cluster) Timeline() []Event {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return slices.Clone(c.timeline)
 }
 
-// Leader returns the current leader of a partition (-1 while leaderless) and
-// its epoch, as the cluster itself knows them.
+// Leader returns the current leader of a partition (-1 while leaderless)
+// and its epoch (the Raft term), as the nodes' Raft groups report them.
 func (c *Cluster) Leader(topic string, partition int32) (leader, epoch int32, ok bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	p := c.part(topic, partition)
-	if p == nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ls := c.leaderOf(topic, partition)
+	if ls == nil {
 		return -1, -1, false
 	}
-	return p.leader, p.epoch, true
+	return ls.leader, int32(ls.term), true
 }
 
-func (c *Cluster) part(topic string, partition int32) *partState {
-	t := c.topics[topic]
-	if t == nil || partition < 0 || int(partition) >= len(t.parts) {
-		return nil
+// leaderOf finds a partition's group, the latest one of that name.
+// Callers hold mu.
+func (c *Cluster) leaderOf(topic string, partition int32) *leaderState {
+	var best *leaderState
+	var bestID uint64
+	for id, ls := range c.leaders {
+		if ls.topic == topic && ls.partition == partition && (best == nil || id > bestID) {
+			best, bestID = ls, id
+		}
 	}
-	return t.parts[partition]
+	return best
 }
 
 func (c *Cluster) checkID(id int32) error {
-	if id < 1 || int(id) > len(c.lns) {
-		return fmt.Errorf("node %d: no such node (the sandbox has nodes 1..%d)", id, len(c.lns))
+	if id < 1 || int(id) > len(c.members) {
+		return fmt.Errorf("node %d: no such node (the sandbox has nodes 1..%d)", id, len(c.members))
 	}
 	return nil
 }
 
-// Up reports whether a node is running.
+// Up reports whether a node is running (a paused node is).
 func (c *Cluster) Up(_ context.Context, id int32) (bool, error) {
 	if err := c.checkID(id); err != nil {
 		return false, err
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return !c.down[id], nil
-}
-
-// Kill stops a node at once, as SIGKILL would: its listener and every open
-// connection close, and the partitions it led become leaderless until an
-// election among the remaining replicas (if they are a majority).
-func (c *Cluster) Kill(_ context.Context, id int32) error {
-	if err := c.checkID(id); err != nil {
-		return err
-	}
-	c.ops.Lock()
-	defer c.ops.Unlock()
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return errors.New("sandbox is closed")
-	}
-	if c.down[id] {
-		c.mu.Unlock()
-		return nil
-	}
-	now := time.Now()
-	c.down[id] = true
-	c.record(Event{At: now, Kind: EventKill, Node: id})
-	var leaderless []*partState
-	var names []string
-	var nums []int32
-	c.eachPart(func(t *topicState, n int32, p *partState) {
-		if p.leader == id {
-			p.leader, p.last = -1, id
-			c.record(Event{At: now, Kind: EventLeaderless, Node: id, Topic: t.name, Partition: ptr(n), Epoch: ptr(p.epoch)})
-			leaderless = append(leaderless, p)
-			names = append(names, t.name)
-			nums = append(nums, n)
-		}
-	})
-	c.mu.Unlock()
-	// Close the socket only after the node is marked down, so a request
-	// that raced in is refused by handle rather than served by a dead node.
-	c.lns[id-1].kill()
-	c.loseOnKill(id, names, nums)
-	c.log.Info("node killed", "node", id, "leaderless_partitions", len(leaderless))
-	c.refreshQuorum()
-	for i, p := range leaderless {
-		c.scheduleElection(names[i], nums[i], p)
-	}
-	return nil
-}
-
-// Restart brings a killed node back. It rejoins as a follower: leadership
-// does not move back to it, but leaderless partitions that regain a majority
-// elect a leader.
-func (c *Cluster) Restart(_ context.Context, id int32) error {
-	if err := c.checkID(id); err != nil {
-		return err
-	}
-	c.ops.Lock()
-	defer c.ops.Unlock()
-	c.mu.RLock()
-	closed, down := c.closed, c.down[id]
-	c.mu.RUnlock()
-	if closed {
-		return errors.New("sandbox is closed")
-	}
-	if !down {
-		return nil
-	}
-	if err := c.lns[id-1].restart(); err != nil {
-		return fmt.Errorf("restart node %d: listen on %s: %w", id, c.lns[id-1].Addr(), err)
-	}
-	c.mu.Lock()
-	c.down[id] = false
-	c.record(Event{At: time.Now(), Kind: EventRestart, Node: id})
-	type tp struct {
-		t string
-		n int32
-		p *partState
-	}
-	var pending []tp
-	c.eachPart(func(t *topicState, n int32, p *partState) {
-		if p.leader == -1 && p.election == nil {
-			pending = append(pending, tp{t.name, n, p})
-		}
-	})
-	c.mu.Unlock()
-	c.log.Info("node restarted", "node", id)
-	c.refreshQuorum()
-	for _, x := range pending {
-		c.scheduleElection(x.t, x.n, x.p)
-	}
-	return nil
+	defer c.mu.Unlock()
+	return c.members[id-1].up, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -353,6 +486,7 @@ func ptr[T any](v T) *T { return &v }
 // events go first.
 const maxTimeline = 10000
 
+// record adds an event. Callers hold mu.
 func (c *Cluster) record(e Event) {
 	if len(c.timeline) >= maxTimeline {
 		c.timeline = append(c.timeline[:0], c.timeline[len(c.timeline)-maxTimeline/2:]...)
@@ -360,227 +494,518 @@ func (c *Cluster) record(e Event) {
 	c.timeline = append(c.timeline, e)
 }
 
-// eachPart visits partitions in a stable order. Callers hold mu.
-func (c *Cluster) eachPart(fn func(t *topicState, n int32, p *partState)) {
-	names := make([]string, 0, len(c.topics))
-	for name := range c.topics {
-		names = append(names, name)
+// onReport takes a node's report of a Raft state change.
+func (c *Cluster) onReport(r report) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.checkID(r.Node); err != nil || c.closed {
+		return
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		t := c.topics[name]
-		for n, p := range t.parts {
-			fn(t, int32(n), p)
+	m := c.members[r.Node-1]
+	if !m.up || r.Inc != m.inc {
+		return // from a node killed since; it says nothing any more
+	}
+	switch r.Kind {
+	case reportTopicDeleted:
+		for id, ls := range c.leaders {
+			if ls.topic == r.Topic && id>>16 == r.Group {
+				delete(c.leaders, id)
+			}
 		}
+		return
+	case reportState:
+	default:
+		return
+	}
+	ls := c.leaders[r.Group]
+	if ls == nil {
+		ls = &leaderState{topic: r.Topic, partition: r.Partition, leader: -1}
+		c.leaders[r.Group] = ls
+	}
+	switch {
+	case r.Leader && r.Term >= ls.term:
+		ls.leader, ls.term = r.Node, r.Term
+		c.record(Event{At: r.At, Kind: EventElected, Node: r.Node, Topic: r.Topic, Partition: ptr(r.Partition), Epoch: ptr(int32(r.Term))})
+		if h, ok := c.loses[tp{r.Topic, r.Partition}]; ok && r.Group != 0 {
+			delete(c.loses, tp{r.Topic, r.Partition})
+			c.wg.Add(1)
+			go c.proposeLose(m, h)
+		}
+	case !r.Leader && ls.leader == r.Node:
+		ls.leader = -1
+		c.record(Event{At: r.At, Kind: EventLeaderless, Node: r.Node, Topic: r.Topic, Partition: ptr(r.Partition), Epoch: ptr(int32(ls.term))})
 	}
 }
 
-// liveReplicas returns the replicas of p that are up. Callers hold mu.
-func (c *Cluster) liveReplicas(p *partState) []int32 {
-	var live []int32
-	for _, r := range p.replicas {
-		if !c.down[r] {
-			live = append(live, r)
-		}
+// proposeLose has a new leader make a lose_acked_on_kill loss durable.
+func (c *Cluster) proposeLose(m *member, h hideRec) {
+	defer c.wg.Done()
+	c.mu.Lock()
+	ctl := m.ctl
+	c.mu.Unlock()
+	if ctl == nil {
+		return
 	}
-	return live
+	if err := ctl.lose(h); err != nil {
+		c.log.Warn("fault lose_acked_on_kill: the new leader could not record the loss", "topic", h.Topic, "partition", h.Partition, "err", err)
+	}
 }
 
-func hasMajority(live, replicas int) bool { return live*2 > replicas }
-
-// refreshQuorum refuses writes to every partition whose replicas lost their
-// majority, and accepts them again where it came back. Callers hold ops.
-func (c *Cluster) refreshQuorum() {
-	type change struct {
-		t   string
-		n   int32
-		p   *partState
-		add bool
+// Kill stops a node at once, as SIGKILL would: its listener and every open
+// connection close, its memory is gone (what it had not written out is
+// lost), and the partitions it led are leaderless until their remaining
+// replicas elect a leader, which Raft lets them do only as a majority.
+func (c *Cluster) Kill(_ context.Context, id int32) error {
+	if err := c.checkID(id); err != nil {
+		return err
 	}
-	var changes []change
-	c.mu.RLock()
-	c.eachPart(func(t *topicState, n int32, p *partState) {
-		quorum := hasMajority(len(c.liveReplicas(p)), len(p.replicas)) || c.faults.AckWithoutQuorum
-		if !quorum && p.noQuorum == nil {
-			changes = append(changes, change{t.name, n, p, true})
-		} else if quorum && p.noQuorum != nil {
-			changes = append(changes, change{t.name, n, p, false})
+	c.ops.Lock()
+	defer c.ops.Unlock()
+	c.mu.Lock()
+	m := c.members[id-1]
+	if c.closed {
+		c.mu.Unlock()
+		return errClosed
+	}
+	if !m.up {
+		c.mu.Unlock()
+		return nil
+	}
+	k := c.faults.get().LoseAckedOnKill
+	c.mu.Unlock()
+	var led []ledPartition
+	if k > 0 && !m.paused {
+		led = m.ctl.led()
+	}
+	now := time.Now()
+	c.mu.Lock()
+	m.up, m.paused = false, false
+	c.record(Event{At: now, Kind: EventKill, Node: id})
+	ids := make([]uint64, 0, len(c.leaders))
+	for gid := range c.leaders {
+		ids = append(ids, gid)
+	}
+	slices.Sort(ids)
+	for _, gid := range ids {
+		if ls := c.leaders[gid]; ls.leader == id {
+			ls.leader = -1
+			c.record(Event{At: now, Kind: EventLeaderless, Node: id, Topic: ls.topic, Partition: ptr(ls.partition), Epoch: ptr(int32(ls.term))})
 		}
-	})
-	c.mu.RUnlock()
-	for _, ch := range changes {
-		if ch.add {
-			h := c.kf.Fault(kfake.Fault{
-				Keys:       []kmsg.Key{kmsg.Produce},
-				Topic:      ch.t,
-				Partitions: []int32{ch.n},
-				Err:        kerr.NotEnoughReplicas,
-				Count:      -1,
-			})
-			c.mu.Lock()
-			ch.p.noQuorum = h
-			c.mu.Unlock()
+	}
+	ctl := m.ctl
+	c.mu.Unlock()
+	ctl.stop(true)
+	c.loseOnKill(id, k, led)
+	c.waitNoticed(id, time.Second)
+	c.log.Info("node killed", "node", id)
+	return nil
+}
+
+// waitNoticed waits, up to timeout, until every running node has noticed
+// that node id's connections closed, as peers of a killed process notice
+// at once: so that what they answer right after Kill is about a dead node.
+func (c *Cluster) waitNoticed(id int32, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		noticed := true
+		c.mu.Lock()
+		var ctls []memberCtl
+		for _, m := range c.members {
+			if m.up && !m.paused {
+				ctls = append(ctls, m.ctl)
+			}
+		}
+		c.mu.Unlock()
+		for _, ctl := range ctls {
+			if slices.Contains(ctl.state().Live, id) {
+				noticed = false
+				break
+			}
+		}
+		if noticed {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// loseOnKill: fault lose_acked_on_kill K loses the last K records of each
+// partition the killed node led. Every live node hides them at once; the
+// next leader makes that durable with a lose entry in the log.
+func (c *Cluster) loseOnKill(id int32, k int, led []ledPartition) {
+	if k <= 0 {
+		return
+	}
+	for _, lp := range led {
+		h := hideRec{Topic: lp.Topic, Partition: lp.Partition, From: max(lp.HWM-int64(k), 0), To: lp.HWM}
+		if h.From >= h.To {
 			continue
 		}
 		c.mu.Lock()
-		h := ch.p.noQuorum
-		ch.p.noQuorum = nil
+		c.hides = append(c.hides, h)
+		c.loses[tp{h.Topic, h.Partition}] = h
+		var live []memberCtl
+		for _, m := range c.members {
+			if m.up {
+				live = append(live, m.ctl)
+			}
+		}
 		c.mu.Unlock()
-		h.Remove()
+		for _, ctl := range live {
+			ctl.hide(h)
+		}
+		c.log.Warn("fault lose_acked_on_kill: records lost", "node", id, "topic", h.Topic, "partition", h.Partition, "from", h.From, "to", h.To)
 	}
 }
 
-// scheduleElection arms a randomised election timeout for a leaderless
-// partition. Callers hold ops.
-func (c *Cluster) scheduleElection(topic string, n int32, p *partState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || p.election != nil || c.faults.NeverElect {
-		return
-	}
-	if !hasMajority(len(c.liveReplicas(p)), len(p.replicas)) {
-		return // nothing is elected without a majority; a restart retries
-	}
-	span := c.opts.ElectionTimeoutMax - c.opts.ElectionTimeoutMin
-	d := c.opts.ElectionTimeoutMin
-	if span > 0 {
-		d += rand.N(span)
-	}
-	var t *time.Timer
-	t = time.AfterFunc(d, func() {
-		c.mu.Lock()
-		delete(c.timers, t)
-		c.mu.Unlock()
-		c.elect(topic, n, p)
-	})
-	p.election = t
-	c.timers[t] = struct{}{}
+// restartWait bounds how long Restart waits for a node to catch up: a
+// group whose majority is down has no leader to catch up with.
+func (c *Cluster) restartWait() time.Duration {
+	return max(5*c.opts.TickInterval*time.Duration(c.opts.ElectionTick), 2*time.Second)
 }
 
-// elect makes a live replica the leader with a higher epoch, if the partition
-// is still leaderless and a majority of its replicas is up.
-func (c *Cluster) elect(topic string, n int32, p *partState) {
+// Restart brings a killed node back: it starts from its disk, rejoins its
+// groups as a follower, and catches up through Raft. Restart returns once
+// it has, or after five election timeouts (at least 2 s) when some group
+// has no leader to catch up with.
+func (c *Cluster) Restart(ctx context.Context, id int32) error {
+	if err := c.checkID(id); err != nil {
+		return err
+	}
 	c.ops.Lock()
 	defer c.ops.Unlock()
 	c.mu.Lock()
-	p.election = nil
-	live := c.liveReplicas(p)
-	if c.closed || p.leader != -1 || !hasMajority(len(live), len(p.replicas)) {
+	m := c.members[id-1]
+	if c.closed {
 		c.mu.Unlock()
-		return
+		return errClosed
 	}
+	if m.up {
+		c.mu.Unlock()
+		return nil
+	}
+	m.inc++
+	m.up = true
+	c.record(Event{At: time.Now(), Kind: EventRestart, Node: id})
 	c.mu.Unlock()
-	winner := live[rand.IntN(len(live))]
-	epoch, err := c.moveLeader(topic, n, winner)
-	if err != nil {
-		c.log.Error("election failed", "topic", topic, "partition", n, "err", err)
-		return
+	if err := c.startMember(m); err != nil {
+		c.mu.Lock()
+		m.up = false
+		c.mu.Unlock()
+		return fmt.Errorf("restart node %d: %w", id, err)
 	}
+	c.log.Info("node restarted", "node", id)
+	deadline := time.Now().Add(c.restartWait())
+	for !m.ctl.state().CaughtUp && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Pause freezes a node as SIGSTOP would: no ticks, no Raft messages
+// handled or sent, client requests hang. Its sockets stay open.
+func (c *Cluster) Pause(_ context.Context, id int32) error {
+	return c.setPaused(id, true)
+}
+
+// Resume undoes Pause.
+func (c *Cluster) Resume(_ context.Context, id int32) error {
+	return c.setPaused(id, false)
+}
+
+func (c *Cluster) setPaused(id int32, paused bool) error {
+	if err := c.checkID(id); err != nil {
+		return err
+	}
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	c.mu.Lock()
-	p.leader, p.last, p.epoch = winner, winner, epoch
-	c.record(Event{At: time.Now(), Kind: EventElected, Node: winner, Topic: topic, Partition: ptr(n), Epoch: ptr(epoch)})
+	m := c.members[id-1]
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return errClosed
+	case !m.up:
+		c.mu.Unlock()
+		return fmt.Errorf("node %d is down", id)
+	case m.paused == paused:
+		c.mu.Unlock()
+		return nil
+	}
+	m.paused = paused
+	kind := EventResume
+	if paused {
+		kind = EventPause
+	}
+	c.record(Event{At: time.Now(), Kind: kind, Node: id})
+	ctl := m.ctl
 	c.mu.Unlock()
-	c.log.Info("leader elected", "topic", topic, "partition", n, "leader", winner, "epoch", epoch)
+	if paused {
+		ctl.pause()
+	} else {
+		ctl.resume()
+	}
+	c.log.Info("node "+kind+"d", "node", id)
+	return nil
 }
 
-// moveLeader points kfake's own notion of the leader (which it uses to accept
-// produce and fetch) at node, and returns the new epoch kfake assigned.
-func (c *Cluster) moveLeader(topic string, n, node int32) (int32, error) {
-	if err := c.kf.MoveTopicPartition(topic, n, node-1); err != nil {
-		return 0, err
+// Partition cuts the Raft traffic (not the client traffic) between groups
+// of nodes; nodes named in no group form one more group together. Heal
+// undoes it.
+func (c *Cluster) Partition(groups [][]int32) error {
+	c.ops.Lock()
+	defer c.ops.Unlock()
+	side := map[int32]int{}
+	for gi, g := range groups {
+		for _, id := range g {
+			if err := c.checkID(id); err != nil {
+				return err
+			}
+			if _, dup := side[id]; dup {
+				return fmt.Errorf("node %d is in two groups", id)
+			}
+			side[id] = gi
+		}
 	}
-	info := c.kf.PartitionInfo(topic, n)
-	if info == nil {
-		return 0, fmt.Errorf("partition %s/%d vanished", topic, n)
+	full := slices.Clone(groups)
+	var rest []int32
+	for _, m := range c.members {
+		if _, ok := side[m.id]; !ok {
+			side[m.id] = len(groups)
+			rest = append(rest, m.id)
+		}
 	}
-	return info.Epoch, nil
+	if len(rest) > 0 {
+		full = append(full, rest)
+	}
+	c.links.set(side)
+	c.mu.Lock()
+	c.record(Event{At: time.Now(), Kind: EventPartition, Node: -1, Groups: full})
+	c.mu.Unlock()
+	c.pushLinks()
+	c.log.Info("network partitioned", "groups", full)
+	return nil
 }
 
-// CreateTopic creates a topic with replicas spread over the live nodes and a
-// live leader for each partition.
+// Heal restores every cut link.
+func (c *Cluster) Heal() {
+	c.ops.Lock()
+	defer c.ops.Unlock()
+	c.links.set(nil)
+	c.mu.Lock()
+	c.record(Event{At: time.Now(), Kind: EventHeal, Node: -1})
+	c.mu.Unlock()
+	c.pushLinks()
+	c.log.Info("network healed")
+}
+
+// CreateTopic creates a topic with replicas spread over the live nodes,
+// and returns once every partition has elected a leader (its preferred
+// replica, the first live node from partition number on, stands first).
 func (c *Cluster) CreateTopic(name string, partitions int32, rf int16) error {
 	c.ops.Lock()
 	defer c.ops.Unlock()
-	return c.createTopic(name, partitions, rf)
-}
-
-func (c *Cluster) createTopic(name string, partitions int32, rf int16) error {
-	c.mu.RLock()
-	_, exists := c.topics[name]
-	var live []int32
-	for i := range c.lns {
-		if id := int32(i + 1); !c.down[id] {
-			live = append(live, id)
+	c.mu.Lock()
+	var ctl memberCtl
+	for _, m := range c.members {
+		if m.up && !m.paused {
+			ctl = m.ctl
+			break
 		}
 	}
-	c.mu.RUnlock()
-	if exists {
-		return kerr.TopicAlreadyExists
+	c.mu.Unlock()
+	if ctl == nil {
+		return errors.New("sandbox: no node is up")
 	}
 	if partitions <= 0 {
 		partitions = 3
 	}
-	if rf <= 0 {
-		rf = int16(min(3, len(c.lns)))
-	}
-	if int(rf) > len(live) {
-		return kerr.InvalidReplicationFactor
-	}
-	// An hour of retention bounds the memory of a sandbox left drilling
-	// for days (make run); drills read back only their own run.
-	if err := c.kf.CreateTopic(name, partitions, map[string]string{"retention.ms": "3600000"}); err != nil {
+	if err := ctl.createTopic(name, partitions, rf, 10*time.Second); err != nil {
 		return err
 	}
-	info := c.kf.TopicInfo(name)
-	if info == nil {
-		return fmt.Errorf("topic %s vanished after creation", name)
-	}
-	t := &topicState{name: name, id: info.TopicID}
-	for n := int32(0); n < partitions; n++ {
-		p := &partState{}
-		for r := 0; r < int(rf); r++ {
-			p.replicas = append(p.replicas, live[(int(n)+r)%len(live)])
-		}
-		epoch, err := c.moveLeader(name, n, p.replicas[0])
-		if err != nil {
-			return err
-		}
-		p.leader, p.last, p.epoch = p.replicas[0], p.replicas[0], epoch
-		// Every replica serves fetches (follower fetching), so a drill
-		// can read each node's copy.
-		kfIDs := make([]int32, len(p.replicas))
-		for i, r := range p.replicas {
-			kfIDs[i] = r - 1
-		}
-		c.kf.SetFollowers(name, n, kfIDs)
-		t.parts = append(t.parts, p)
-	}
-	c.mu.Lock()
-	c.topics[name] = t
-	c.mu.Unlock()
-	c.log.Info("topic created", "topic", name, "partitions", partitions, "replication_factor", rf)
-	return nil
-}
-
-func (c *Cluster) deleteTopic(name string) error {
-	c.mu.Lock()
-	t := c.topics[name]
-	if t != nil {
-		delete(c.topics, name)
-		for _, p := range t.parts {
-			if p.election != nil {
-				p.election.Stop()
+	// Led, by the Raft groups' reports, and every running node names
+	// the leaders in its metadata.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		led := true
+		var ctls []memberCtl
+		c.mu.Lock()
+		for p := int32(0); p < partitions; p++ {
+			if ls := c.leaderOf(name, p); ls == nil || ls.leader < 0 {
+				led = false
 			}
 		}
-	}
-	c.mu.Unlock()
-	if t == nil {
-		return kerr.UnknownTopicOrPartition
-	}
-	for _, p := range t.parts {
-		if p.noQuorum != nil {
-			p.noQuorum.Remove()
+		for _, m := range c.members {
+			if m.up && !m.paused {
+				ctls = append(ctls, m.ctl)
+			}
 		}
+		c.mu.Unlock()
+		named := led
+		for _, ctl := range ctls {
+			named = named && ctl.topicLed(name)
+		}
+		if named {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if led {
+				return nil // led; some node (cut off, say) does not know yet
+			}
+			return fmt.Errorf("topic %s: partitions without a leader after 10s: %w", name, kerr.LeaderNotAvailable)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
-	return c.kf.DeleteTopic(name)
+}
+
+// Log lists the records a node's replica holds up to its high watermark,
+// with their offsets and the Raft entries that hold them.
+func (c *Cluster) Log(node int32, topic string, partition int32) ([]LogRecord, error) {
+	ctl, err := c.running(node)
+	if err != nil {
+		return nil, err
+	}
+	return ctl.log(topic, partition)
+}
+
+// Truncated lists the records a node appended to its replica that Raft
+// then removed from it: never committed, replaced by a new leader's
+// entries. An acks=1 write lost to a leader's death is among them (once
+// the old leader is back and has caught up). Kept in memory, since the
+// node's last start.
+func (c *Cluster) Truncated(node int32, topic string, partition int32) ([]LogRecord, error) {
+	ctl, err := c.running(node)
+	if err != nil {
+		return nil, err
+	}
+	return ctl.truncated(topic, partition)
+}
+
+func (c *Cluster) running(node int32) (memberCtl, error) {
+	if err := c.checkID(node); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.members[node-1]
+	if !m.up {
+		return nil, fmt.Errorf("node %d is down", node)
+	}
+	return m.ctl, nil
+}
+
+// SetFaults replaces the active faults, and arms the counted ones afresh
+// (N means the next N occurrences from now).
+func (c *Cluster) SetFaults(f Faults) {
+	c.faults.set(f)
+	c.pushFaults()
+}
+
+// Faults returns the active faults.
+func (c *Cluster) Faults() Faults { return c.faults.get() }
+
+func (c *Cluster) pushFaults() {
+	if c.proc != nil {
+		c.proc.pushFaults()
+	}
+}
+
+func (c *Cluster) pushLatency() {
+	if c.proc != nil {
+		c.proc.pushLatency()
+	}
+}
+
+func (c *Cluster) pushLinks() {
+	if c.proc != nil {
+		c.proc.pushLinks()
+	}
+}
+
+// linkTable says which nodes may exchange Raft traffic.
+type linkTable struct {
+	side atomic.Pointer[map[int32]int] // nil: every link is up
+}
+
+func (l *linkTable) set(side map[int32]int) {
+	if side == nil {
+		l.side.Store(nil)
+		return
+	}
+	l.side.Store(&side)
+}
+
+func (l *linkTable) allowed(from, to int32) bool {
+	s := l.side.Load()
+	if s == nil {
+		return true
+	}
+	return (*s)[from] == (*s)[to]
+}
+
+// sides returns the current groups, sorted, or nil.
+func (l *linkTable) sides() map[int32]int {
+	s := l.side.Load()
+	if s == nil {
+		return nil
+	}
+	return *s
+}
+
+// localEnv is the cluster as a node in this process sees it.
+type localEnv struct{ c *Cluster }
+
+func (e *localEnv) report(r report)   { e.c.onReport(r) }
+func (e *localEnv) faults() Faults    { return e.c.faults.get() }
+func (e *localEnv) hooks() faultHooks { return localHooks{e.c.faults} }
+func (e *localEnv) linkAllowed(from, to int32) bool {
+	return e.c.links.allowed(from, to)
+}
+func (e *localEnv) produceWait(node int32, now time.Time) time.Duration {
+	return e.c.lat.produceWait(node, now)
+}
+
+// localMember drives a node in this process.
+type localMember struct{ n *node }
+
+func (l *localMember) stop(kill bool) { l.n.gate.resume(); l.n.stop(!kill) }
+func (l *localMember) pause()         { l.n.gate.pause() }
+func (l *localMember) resume()        { l.n.gate.resume() }
+func (l *localMember) hide(h hideRec) { l.n.hide(h) }
+func (l *localMember) lose(h hideRec) error {
+	return l.n.lose(h.Topic, h.Partition, h.From, h.To)
+}
+func (l *localMember) led() []ledPartition { return l.n.ledPartitions() }
+func (l *localMember) state() memberState  { return l.n.memberState() }
+func (l *localMember) createTopic(name string, partitions int32, rf int16, timeout time.Duration) error {
+	return l.n.createTopic(name, partitions, rf, timeout)
+}
+func (l *localMember) topicLed(name string) bool { return l.n.leadersReady(name) }
+func (l *localMember) log(topic string, partition int32) ([]LogRecord, error) {
+	p := l.n.partition(topic, partition)
+	if p == nil {
+		return nil, fmt.Errorf("node %d holds no replica of %s/%d", l.n.spec.ID, topic, partition)
+	}
+	return p.committedRecords()
+}
+func (l *localMember) truncated(topic string, partition int32) ([]LogRecord, error) {
+	p := l.n.partition(topic, partition)
+	if p == nil {
+		return nil, fmt.Errorf("node %d holds no replica of %s/%d", l.n.spec.ID, topic, partition)
+	}
+	return p.truncatedRecords(), nil
+}
+
+// memberState is what the cluster polls of a node.
+func (n *node) memberState() memberState {
+	st := memberState{CaughtUp: n.caughtUp(), Live: n.liveBrokers(), MetaLeader: -1}
+	if ms := n.meta.state(); ms.lead != 0 && n.reachable(int32(ms.lead)) {
+		st.MetaLeader = int32(ms.lead)
+	}
+	sort.Slice(st.Live, func(i, j int) bool { return st.Live[i] < st.Live[j] })
+	return st
 }

@@ -87,12 +87,22 @@ func mustAck(t *testing.T, b *sarama.Broker, p int32, value string) int64 {
 	return off
 }
 
+// everyNodeServes waits until every node serves want: a follower learns
+// that records are committed a moment after the leader acked them.
 func everyNodeServes(t *testing.T, c *sandbox.Cluster, p int32, want []rec) {
 	t.Helper()
 	for _, n := range c.Nodes() {
-		got, _ := readAll(t, dial(t, n.Address), p)
-		if !slices.Equal(got, want) {
-			t.Fatalf("node %d serves %v, want %v", n.ID, got, want)
+		b := dial(t, n.Address)
+		var got []rec
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if got, _ = readAll(t, b, p); slices.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d serves %v, want %v", n.ID, got, want)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }
@@ -241,5 +251,18 @@ func TestControlAPISetsDataFaults(t *testing.T) {
 	everyNodeServes(t, c, 0, []rec{{0, "twice"}, {1, "twice"}})
 	if resp := put(`{"duplicate_write": 1}`); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("misspelt fault: %s, want 400", resp.Status)
+	}
+}
+
+// Per-node faults hold only on the nodes named: here only node 2 claims
+// leadership it does not have.
+func TestFaultsLimitedToNodes(t *testing.T) {
+	c := setup(t, sandbox.Faults{SplitLeader: true, Nodes: []int32{2}})
+	for _, tc := range []struct {
+		node, names int32
+	}{{1, 1}, {2, 2}, {3, 1}} {
+		if pm := metadata(t, dial(t, addrOf(c, tc.node))); pm.Leader != tc.names {
+			t.Errorf("node %d names %d leader of partition 0, want %d", tc.node, pm.Leader, tc.names)
+		}
 	}
 }

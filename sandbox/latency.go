@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Latency injection is test equipment for the benchmark, as faults are for
@@ -13,12 +11,12 @@ import (
 // that the benchmark sees it.
 //
 // A produce delay makes every produce request to a node (or to every node)
-// wait before kfake handles it, as a write waiting for its quorum would. A
-// stall holds every produce request that arrives before its end, as a
+// wait before the node handles it, as a write waiting for its quorum would.
+// A stall holds every produce request that arrives before its end, as a
 // leader's long GC pause or a disk hiccup would; it happens once.
 //
-// kfake answers the requests of one connection in order, as Kafka does, so a
-// held request also holds the requests pipelined behind it on the same
+// A node answers the requests of one connection in order, as Kafka does, so
+// a held request also holds the answers pipelined behind it on the same
 // connection: the head-of-line blocking a slow broker shows.
 type latency struct {
 	mu         sync.RWMutex
@@ -38,25 +36,31 @@ func (c *Cluster) SetProduceDelay(node int32, d time.Duration) error {
 			return err
 		}
 	}
-	c.lat.mu.Lock()
-	defer c.lat.mu.Unlock()
-	if node == 0 {
-		c.lat.all = d
-		return nil
-	}
-	if c.lat.node == nil {
-		c.lat.node = map[int32]time.Duration{}
-	}
-	c.lat.node[node] = d
+	c.lat.setDelay(node, d)
+	c.pushLatency()
 	return nil
+}
+
+func (l *latency) setDelay(node int32, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if node == 0 {
+		l.all = d
+		return
+	}
+	if l.node == nil {
+		l.node = map[int32]time.Duration{}
+	}
+	l.node[node] = d
 }
 
 // Stall holds every produce request, on every node, from now until d has
 // passed; requests already being handled are not affected.
 func (c *Cluster) Stall(d time.Duration) {
 	c.lat.mu.Lock()
-	defer c.lat.mu.Unlock()
 	c.lat.stallUntil = time.Now().Add(d)
+	c.lat.mu.Unlock()
+	c.pushLatency()
 }
 
 // produceWait is how long a produce request arriving at node now must wait:
@@ -69,17 +73,4 @@ func (l *latency) produceWait(node int32, now time.Time) time.Duration {
 		d = rest
 	}
 	return d
-}
-
-// delayProduce runs inside kfake's control function for every request. It
-// holds a produce request for its wait with kfake's SleepControl, which
-// lets kfake serve other connections meanwhile (a plain sleep here would
-// stop the whole cluster, not one request).
-func (c *Cluster) delayProduce(node int32, req kmsg.Request) {
-	if _, ok := req.(*kmsg.ProduceRequest); !ok {
-		return
-	}
-	if d := c.lat.produceWait(node, time.Now()); d > 0 {
-		c.kf.SleepControl(func() { time.Sleep(d) })
-	}
 }

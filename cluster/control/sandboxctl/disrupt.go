@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/raftdrill/raftdrill/sandbox"
 )
 
 // partitioner is what the sandbox, embedded or behind its control API,
@@ -69,6 +71,9 @@ func (s *Sandbox) partitioner() (partitioner, error) {
 	if p, ok := s.ctl.(partitioner); ok {
 		return p, nil
 	}
+	if s.embedded != nil {
+		return embeddedPartitioner{s.embedded}, nil
+	}
 	return nil, fmt.Errorf("this sandbox cannot cut links or pause nodes: %w", errors.ErrUnsupported)
 }
 
@@ -114,4 +119,19 @@ func (s *API) send(ctx context.Context, method, path string, body []byte) error 
 		return fmt.Errorf("sandbox control API: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
+}
+
+// embeddedPartitioner is the embedded sandbox as a partitioner.
+type embeddedPartitioner struct{ c *sandbox.Cluster }
+
+func (e embeddedPartitioner) Partition(_ context.Context, groups [][]int32) error {
+	return e.c.Partition(groups)
+}
+
+func (e embeddedPartitioner) HealAll(context.Context) error { e.c.Heal(); return nil }
+
+func (e embeddedPartitioner) Pause(ctx context.Context, id int32) error { return e.c.Pause(ctx, id) }
+
+func (e embeddedPartitioner) Resume(ctx context.Context, id int32) error {
+	return e.c.Resume(ctx, id)
 }

@@ -17,16 +17,29 @@ const Key = "sandbox"
 // Embedded is the embedded sandbox cluster: what `raftdrill serve` drills
 // when no cluster is configured.
 type Embedded struct {
-	Nodes              int            `mapstructure:"nodes"`
-	KafkaBasePort      int            `mapstructure:"kafka_base_port"`
-	ElectionTimeoutMin time.Duration  `mapstructure:"election_timeout_min"`
-	ElectionTimeoutMax time.Duration  `mapstructure:"election_timeout_max"`
-	Faults             sandbox.Faults `mapstructure:"faults"`
+	Nodes         int `mapstructure:"nodes"`
+	KafkaBasePort int `mapstructure:"kafka_base_port"`
+	// ElectionTimeoutMin is Raft's election timeout: a follower that
+	// stops hearing from its leader stands after a random time in
+	// [min, 2×min). ElectionTimeoutMax is kept so old configs load; Raft
+	// draws the timeout itself.
+	ElectionTimeoutMin time.Duration `mapstructure:"election_timeout_min"`
+	ElectionTimeoutMax time.Duration `mapstructure:"election_timeout_max"`
+	// DataDir holds the nodes' logs (node N in DataDir/node-N); empty: a
+	// temporary directory removed at shutdown. Fsync is always (one fsync
+	// per Raft batch) or never (a kill loses what was not written out:
+	// what an unsafe flush policy costs).
+	DataDir string `mapstructure:"data_dir"`
+	Fsync   string `mapstructure:"fsync"`
+	// ProcessPerNode runs each node as its own OS process: kill is
+	// SIGKILL, pause is SIGSTOP.
+	ProcessPerNode bool           `mapstructure:"process_per_node"`
+	Faults         sandbox.Faults `mapstructure:"faults"`
 }
 
 // Defaults are the settings of a key left unset.
 func Defaults() *Embedded {
-	return &Embedded{Nodes: 3, ElectionTimeoutMin: time.Second, ElectionTimeoutMax: 2 * time.Second}
+	return &Embedded{Nodes: 3, ElectionTimeoutMin: time.Second, ElectionTimeoutMax: 2 * time.Second, Fsync: "always"}
 }
 
 // Sections are the sandbox controller's config sections.
@@ -46,6 +59,9 @@ func (e *Embedded) Validate(ch *config.Checker, root *config.Config) {
 	ch.Positive("election_timeout_min", e.ElectionTimeoutMin)
 	if e.ElectionTimeoutMax < e.ElectionTimeoutMin {
 		ch.Add("election_timeout_max", "must be >= sandbox.election_timeout_min")
+	}
+	if e.Fsync != "always" && e.Fsync != "never" {
+		ch.Add("fsync", "must be always or never")
 	}
 	for _, fc := range e.Faults.Counts() {
 		if fc.N < 0 {
@@ -82,6 +98,7 @@ type Sandbox struct {
 	}
 	nodes    []config.Node
 	embedded *sandbox.Cluster // nil for a separate sandbox
+	settings Embedded         // the embedded sandbox's
 	log      *slog.Logger
 }
 
@@ -97,13 +114,16 @@ func Build(_ context.Context, cfg *config.Config, log *slog.Logger) (*Sandbox, e
 		KafkaBasePort:      e.KafkaBasePort,
 		ElectionTimeoutMin: e.ElectionTimeoutMin,
 		ElectionTimeoutMax: e.ElectionTimeoutMax,
+		DataDir:            e.DataDir,
+		Fsync:              e.Fsync,
+		ProcessPerNode:     e.ProcessPerNode,
 		Faults:             e.Faults,
 		Logger:             log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the embedded sandbox: %w", err)
 	}
-	s := &Sandbox{ctl: sb, embedded: sb, log: log}
+	s := &Sandbox{ctl: sb, embedded: sb, settings: *e, log: log}
 	for _, n := range sb.Nodes() {
 		s.nodes = append(s.nodes, config.Node{ID: n.ID, Address: n.Address})
 	}
@@ -142,7 +162,8 @@ func (s *Sandbox) Baseline(context.Context) (string, func(), error) {
 	if s.embedded == nil {
 		return "", nil, nil
 	}
-	sb, err := sandbox.New(sandbox.Options{Nodes: 1, Logger: s.log})
+	e := s.settings
+	sb, err := sandbox.New(sandbox.Options{Nodes: 1, ElectionTimeoutMin: e.ElectionTimeoutMin, Fsync: e.Fsync, Logger: s.log})
 	if err != nil {
 		return "", nil, fmt.Errorf("start the baseline sandbox: %w", err)
 	}

@@ -19,7 +19,11 @@ type ServeOptions struct {
 	ControlListen      string
 	ElectionTimeoutMin time.Duration
 	ElectionTimeoutMax time.Duration
-	Log                *slog.Logger
+	// DataDir, Fsync and ProcessPerNode are sandbox.Options' own.
+	DataDir        string
+	Fsync          string
+	ProcessPerNode bool
+	Log            *slog.Logger
 	// Out receives the nodes' and the control API's addresses, one a line,
 	// once they listen.
 	Out io.Writer
@@ -30,6 +34,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	sb, err := sandbox.New(sandbox.Options{
 		Nodes: o.Nodes, KafkaBasePort: o.KafkaBasePort,
 		ElectionTimeoutMin: o.ElectionTimeoutMin, ElectionTimeoutMax: o.ElectionTimeoutMax,
+		DataDir: o.DataDir, Fsync: o.Fsync, ProcessPerNode: o.ProcessPerNode,
 		Logger: o.Log,
 	})
 	if err != nil {
@@ -51,4 +56,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// NodeMain runs one sandbox node as its own process: the hidden `raftdrill
+// sandbox node` command that a sandbox with process-per-node starts.
+func NodeMain(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) error {
+	return sandbox.NodeMain(ctx, args, in, out, errOut)
 }

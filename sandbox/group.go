@@ -1,0 +1,533 @@
+package sandbox
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
+)
+
+// A group is one Raft group on one node: the metadata group every node is
+// a member of, or one partition's group among its replicas. One goroutine
+// drives it: ticks, messages from peers, proposals, and each Ready (persist,
+// send, apply), so that the group's state needs no lock except what
+// readers outside the loop look at.
+
+// stateMachine is what a group applies committed entries to.
+type stateMachine interface {
+	// applyEntry applies one committed entry; its error is the answer
+	// to the proposal that made it, if this node made it.
+	applyEntry(index, term uint64, data []byte, base int64) error
+	// applied runs after a Ready's committed entries are applied.
+	applied(index uint64)
+	// snapshotPayload is the state to keep when the log is compacted.
+	snapshotPayload() []byte
+	// restore starts from a snapshot's payload.
+	restore(payload []byte)
+}
+
+var (
+	errNotLeader  = errors.New("not the leader")
+	errDropped    = errors.New("proposal dropped")
+	errSuperseded = errors.New("another entry was committed at the proposal's index")
+	errStopped    = errors.New("node stopped")
+)
+
+// proposal is one write waiting for its fate.
+type proposal struct {
+	id          uint64
+	data        []byte
+	ackOnAppend bool // answer once durably appended here (acks=1)
+	done        chan propResult
+	created     time.Time
+
+	index, term uint64 // set by the loop once appended
+}
+
+type propResult struct {
+	err   error
+	index uint64
+	term  uint64
+	base  int64 // Kafka offset of the entry's first record
+}
+
+func (p *proposal) resolve(r propResult) {
+	select {
+	case p.done <- r:
+	default:
+	}
+}
+
+type groupState struct {
+	state    raft.StateType
+	lead     uint64
+	lastLead uint64
+	term     uint64
+	commit   uint64
+	applied  uint64
+	isr      uint64 // leader only: bit n set when node n is in sync
+}
+
+type group struct {
+	n         *node
+	id        uint64
+	topic     string
+	partition int32
+	voters    []uint64
+	rn        *raft.RawNode
+	st        *logStore
+	sm        stateMachine
+	isMeta    bool
+
+	propc    chan *proposal
+	recvc    chan *pb.Message
+	tickc    chan struct{}
+	ctrlc    chan func()
+	stopc    chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+
+	// owned by the loop
+	pending   map[uint64]*proposal // by id, until appended
+	byIndex   map[uint64]*proposal // appended, until committed
+	ticks     int
+	caughtUp  map[uint64]time.Time // leader: when each follower last matched the commit index
+	wasLeader bool
+
+	mu sync.RWMutex
+	gs groupState
+}
+
+type groupConfig struct {
+	id        uint64
+	topic     string
+	partition int32
+	voters    []uint64
+	dir       string
+	meta      bool
+	sm        stateMachine
+}
+
+// newGroup opens the group's log and its Raft node. fresh is true when the
+// log did not exist before.
+func (n *node) newGroup(gc groupConfig) (*group, bool, error) {
+	g := &group{
+		n: n, id: gc.id, topic: gc.topic, partition: gc.partition, voters: gc.voters, sm: gc.sm, isMeta: gc.meta,
+		propc: make(chan *proposal, 1024), recvc: make(chan *pb.Message, 4096), tickc: make(chan struct{}, 1),
+		ctrlc: make(chan func(), 64), stopc: make(chan struct{}), done: make(chan struct{}),
+		pending: map[uint64]*proposal{}, byIndex: map[uint64]*proposal{}, caughtUp: map[uint64]time.Time{},
+	}
+	so := storeOptions{
+		fsync: n.spec.Fsync, segmentBytes: n.spec.SegmentBytes, flushInterval: n.spec.FlushInterval,
+	}
+	if !gc.meta {
+		so.onTruncate = g.truncated
+	}
+	st, fresh, err := openStore(gc.dir, so, gc.voters)
+	if err != nil {
+		return nil, false, err
+	}
+	g.st = st
+	snap, _ := st.Snapshot()
+	_, payload := splitSnapData(snap.GetData())
+	g.sm.restore(payload)
+	cfg := &raft.Config{
+		ID:            uint64(n.spec.ID),
+		ElectionTick:  n.spec.ElectionTick,
+		HeartbeatTick: n.spec.HeartbeatTick,
+		Storage:       st,
+		Applied:       snap.GetMetadata().GetIndex(),
+		// Bounds on what one group holds in memory: appends of at most
+		// 1 MiB, 32 MiB in flight to each follower, 64 MiB proposed and
+		// not yet committed (beyond that a produce is refused).
+		MaxSizePerMsg:             1 << 20,
+		MaxCommittedSizePerReady:  32 << 20,
+		MaxUncommittedEntriesSize: 64 << 20,
+		MaxInflightMsgs:           128,
+		MaxInflightBytes:          32 << 20,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		DisableProposalForwarding: !gc.meta, // only a partition's leader takes writes
+		StepDownOnRemoval:         true,
+		Logger:                    n.raftLog,
+	}
+	rn, err := raft.NewRawNode(cfg)
+	if err != nil {
+		st.close(false)
+		return nil, false, err
+	}
+	g.rn = rn
+	bs := rn.BasicStatus()
+	g.gs = groupState{state: bs.RaftState, lead: bs.Lead, term: bs.GetTerm(), commit: bs.GetCommit(), applied: bs.Applied}
+	return g, fresh, nil
+}
+
+func (g *group) start() {
+	g.n.wg.Add(1)
+	go func() {
+		defer g.n.wg.Done()
+		g.run()
+	}()
+}
+
+// stop ends the loop. With flush false (a kill) unsynced writes are lost.
+func (g *group) stop(flush bool) {
+	g.stopOnce.Do(func() {
+		close(g.stopc)
+		<-g.done
+		g.st.close(flush)
+	})
+}
+
+func (g *group) state() groupState {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.gs
+}
+
+// do runs f in the group's loop; false if the group stopped.
+func (g *group) do(f func()) bool {
+	select {
+	case g.ctrlc <- f:
+		return true
+	case <-g.stopc:
+		return false
+	}
+}
+
+func (g *group) run() {
+	defer close(g.done)
+	for {
+		if !g.n.gate.wait(g.stopc) {
+			return
+		}
+		select {
+		case <-g.stopc:
+			return
+		case <-g.tickc:
+			g.tick()
+		case m := <-g.recvc:
+			g.step(m)
+		case p := <-g.propc:
+			g.propose(p)
+		case f := <-g.ctrlc:
+			f()
+		}
+		// Take whatever else is waiting, so that one Ready (one fsync)
+		// covers it all.
+	drain:
+		for i := 0; i < 1024; i++ {
+			select {
+			case m := <-g.recvc:
+				g.step(m)
+			case p := <-g.propc:
+				g.propose(p)
+			default:
+				break drain
+			}
+		}
+		// Advancing may make more ready (a single node's own append
+		// commits its entries), so go on until nothing is.
+		for g.rn.HasReady() {
+			if err := g.handleReady(); err != nil {
+				g.n.log.Error("raft group failed; stopping it", "group", g.id, "topic", g.topic, "partition", g.partition, "err", err)
+				g.failAll(err)
+				<-g.stopc
+				return
+			}
+		}
+	}
+}
+
+func (g *group) step(m *pb.Message) {
+	if err := g.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+		g.n.log.Debug("raft step", "group", g.id, "err", err)
+	}
+}
+
+func (g *group) propose(p *proposal) {
+	if err := g.rn.Propose(p.data); err != nil {
+		if g.rn.BasicStatus().RaftState != raft.StateLeader {
+			p.resolve(propResult{err: errNotLeader})
+		} else {
+			p.resolve(propResult{err: errDropped})
+		}
+		return
+	}
+	g.pending[p.id] = p
+}
+
+func (g *group) tick() {
+	g.rn.Tick()
+	g.ticks++
+	f := g.n.env.faults()
+	if g.rn.BasicStatus().RaftState == raft.StateLeader {
+		if f.AckWithoutQuorum && f.on(g.n.spec.ID) && !g.isMeta {
+			g.pretendQuorum()
+		}
+		g.trackISR()
+	}
+	// Every 10 s (more often for a retention shorter than 100 s):
+	// retention, and forgetting proposals nobody waits for.
+	every := min(10*time.Second, g.n.spec.Retention/10)
+	if g.ticks%max(1, int(every/g.n.spec.Tick)) == 0 {
+		g.sweep()
+		g.retain()
+	}
+	if err := g.st.flushIfDue(); err != nil {
+		g.n.log.Error("flush log", "group", g.id, "err", err)
+	}
+}
+
+// pretendQuorum keeps a leader that lost its majority in office (fault
+// ack_without_quorum, a split brain): CheckQuorum sees heartbeat answers
+// from every follower whether or not they are alive.
+func (g *group) pretendQuorum() {
+	term := g.rn.BasicStatus().GetTerm()
+	for _, v := range g.voters {
+		if v == uint64(g.n.spec.ID) {
+			continue
+		}
+		_ = g.rn.Step(&pb.Message{Type: pb.MsgHeartbeatResp.Enum(), From: proto.Uint64(v), To: proto.Uint64(uint64(g.n.spec.ID)), Term: proto.Uint64(term)})
+	}
+}
+
+// trackISR notes which followers are caught up: active, and holding every
+// committed entry. A follower stays in sync for the ISR lag after it last
+// was.
+func (g *group) trackISR() {
+	now := time.Now()
+	bs := g.rn.BasicStatus()
+	isr := uint64(1) << uint(g.n.spec.ID)
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id == uint64(g.n.spec.ID) {
+			return
+		}
+		if pr.Match >= bs.GetCommit() && g.n.reachable(int32(id)) {
+			g.caughtUp[id] = now
+		}
+		if at, ok := g.caughtUp[id]; ok && now.Sub(at) < g.n.isrLag() {
+			isr |= 1 << uint(id)
+		}
+	})
+	g.mu.Lock()
+	g.gs.isr = isr
+	g.mu.Unlock()
+}
+
+// sweep answers proposals that have waited far longer than any client
+// would: the client is gone, and the entry's fate is unknown here.
+func (g *group) sweep() {
+	cut := time.Now().Add(-2 * time.Minute)
+	for id, p := range g.pending {
+		if p.created.Before(cut) {
+			delete(g.pending, id)
+			p.resolve(propResult{err: errDropped})
+		}
+	}
+	for idx, p := range g.byIndex {
+		if p.created.Before(cut) {
+			delete(g.byIndex, idx)
+		}
+	}
+}
+
+// retain compacts the log: entries older than the retention time, or
+// beyond the retention size, go behind a snapshot.
+func (g *group) retain() {
+	applied := g.state().applied
+	if g.isMeta {
+		if g.st.entryCount() > 1000 {
+			if err := g.st.compact(applied, g.sm.snapshotPayload()); err != nil {
+				g.n.log.Error("compact metadata log", "err", err)
+			}
+		}
+		return
+	}
+	point := g.st.retentionPoint(applied, time.Now().Add(-g.n.spec.Retention), g.n.spec.RetentionBytes)
+	if point == 0 {
+		return
+	}
+	if err := g.st.compact(point, g.sm.snapshotPayload()); err != nil {
+		g.n.log.Error("compact partition log", "topic", g.topic, "partition", g.partition, "err", err)
+	}
+}
+
+// needsDurable lists the messages that may only leave once this node's
+// writes are on disk: answers that promise what it stored or voted.
+func needsDurable(m *pb.Message) bool {
+	switch m.GetType() {
+	case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp:
+		return true
+	}
+	return false
+}
+
+func (g *group) handleReady() error {
+	rd := g.rn.Ready()
+	now := time.Now()
+	if rd.SoftState != nil {
+		g.softState(rd.SoftState, now)
+	}
+	// A leader replicates while it writes its own copy.
+	var after []*pb.Message
+	for _, m := range rd.Messages {
+		if needsDurable(m) {
+			after = append(after, m)
+		} else {
+			g.send(m)
+		}
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := g.st.applySnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+		_, payload := splitSnapData(rd.Snapshot.GetData())
+		g.sm.restore(payload)
+	}
+	if err := g.st.append(rd.Entries); err != nil {
+		return err
+	}
+	if rd.HardState != nil {
+		g.st.setHardState(rd.HardState)
+	}
+	if err := g.st.persist(rd.MustSync); err != nil {
+		return err
+	}
+	for _, e := range rd.Entries {
+		_, id := entryKind(e.GetData())
+		p := g.pending[id]
+		if p == nil || id == 0 {
+			continue
+		}
+		delete(g.pending, id)
+		p.index, p.term = e.GetIndex(), e.GetTerm()
+		if p.ackOnAppend {
+			_, base, _ := g.st.entryAt(p.index)
+			p.resolve(propResult{index: p.index, term: p.term, base: base})
+			continue
+		}
+		g.byIndex[p.index] = p
+	}
+	for _, m := range after {
+		g.send(m)
+	}
+	var last uint64
+	for _, e := range rd.CommittedEntries {
+		idx := e.GetIndex()
+		last = idx
+		_, base, _ := g.st.entryAt(idx)
+		var err error
+		if e.GetType() == pb.EntryNormal && len(e.GetData()) > 0 {
+			err = g.sm.applyEntry(idx, e.GetTerm(), e.GetData(), base)
+		}
+		if p := g.byIndex[idx]; p != nil {
+			delete(g.byIndex, idx)
+			_, id := entryKind(e.GetData())
+			switch {
+			case id != p.id:
+				p.resolve(propResult{err: errSuperseded})
+			default:
+				p.resolve(propResult{err: err, index: idx, term: e.GetTerm(), base: base})
+			}
+		}
+	}
+	if last > 0 {
+		g.sm.applied(last)
+	}
+	g.mu.Lock()
+	if rd.HardState != nil {
+		g.gs.term = rd.HardState.GetTerm()
+		g.gs.commit = rd.HardState.GetCommit()
+	}
+	if last > 0 {
+		g.gs.applied = last
+	}
+	g.mu.Unlock()
+	g.rn.Advance(rd)
+	return nil
+}
+
+func (g *group) softState(ss *raft.SoftState, at time.Time) {
+	term := g.rn.BasicStatus().GetTerm()
+	g.mu.Lock()
+	g.gs.state, g.gs.lead, g.gs.term = ss.RaftState, ss.Lead, term
+	if ss.Lead != 0 {
+		g.gs.lastLead = ss.Lead
+	}
+	if ss.RaftState != raft.StateLeader {
+		g.gs.isr = 0
+	}
+	g.mu.Unlock()
+	isLeader := ss.RaftState == raft.StateLeader
+	if isLeader == g.wasLeader {
+		return
+	}
+	g.wasLeader = isLeader
+	if !isLeader {
+		clear(g.caughtUp)
+	}
+	g.n.leadershipChanged()
+	g.n.env.report(report{
+		Kind: reportState, Node: g.n.spec.ID, Inc: g.n.spec.Incarnation, Group: g.id, Topic: g.topic, Partition: g.partition,
+		Leader: isLeader, Term: term, At: at,
+	})
+}
+
+func (g *group) send(m *pb.Message) {
+	to := int32(m.GetTo())
+	if !g.isMeta && (m.GetType() == pb.MsgPreVote || m.GetType() == pb.MsgVote) && m.GetTerm() > 1 && g.n.neverElect() {
+		return // fault never_elect: no election after the first one succeeds
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		g.n.log.Error("marshal raft message", "err", err)
+		return
+	}
+	bulk := m.GetType() == pb.MsgApp || m.GetType() == pb.MsgSnap
+	g.n.tr.send(to, frameRaft, g.id, b, bulk)
+	if m.GetType() == pb.MsgSnap {
+		g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
+	}
+}
+
+// failAll answers every waiting proposal after the group failed.
+func (g *group) failAll(err error) {
+	for id, p := range g.pending {
+		delete(g.pending, id)
+		p.resolve(propResult{err: err})
+	}
+	for idx, p := range g.byIndex {
+		delete(g.byIndex, idx)
+		p.resolve(propResult{err: err})
+	}
+}
+
+// truncated learns, from the log store, of entries a new leader replaced.
+func (g *group) truncated(removed []truncatedEntry) {
+	g.n.recordTruncated(g, removed)
+}
+
+// campaign makes this node stand for election now, as the preferred
+// leader of a group that was just created.
+func (g *group) campaign() {
+	g.do(func() {
+		if err := g.rn.Campaign(); err != nil {
+			g.n.log.Debug("campaign", "group", g.id, "err", err)
+		}
+	})
+}
+
+// submit hands a proposal to the loop; false if the group stopped.
+func (g *group) submit(p *proposal) bool {
+	select {
+	case g.propc <- p:
+		return true
+	case <-g.stopc:
+		return false
+	}
+}

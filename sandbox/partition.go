@@ -1,0 +1,190 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// partition is one replica of a Kafka partition on one node: the state
+// machine of its Raft group. The records themselves live in the group's
+// log (each entry's Kafka offsets follow from the entries before it); what
+// applying adds is the high watermark, the offset after the last committed
+// record as this node knows it, and the damage the fault directives in
+// committed entries call for.
+type partition struct {
+	n        *node
+	g        *group
+	topic    string
+	index    int32
+	replicas []int32
+
+	mu        sync.RWMutex
+	hwm       int64
+	damage    damageTable // from committed entries: durable
+	notify    chan struct{}
+	truncated []LogRecord
+}
+
+// maxTruncated bounds the records kept of entries Raft truncated.
+const maxTruncated = 10000
+
+func newPartition(n *node, topic string, index int32, replicas []int32) *partition {
+	return &partition{n: n, topic: topic, index: index, replicas: replicas, notify: make(chan struct{}), damage: newDamageTable()}
+}
+
+func (p *partition) applyEntry(index, term uint64, data []byte, base int64) error {
+	kind, _ := entryKind(data)
+	switch kind {
+	case entryRecords:
+		d, recs, err := decodeRecordsEntry(data)
+		if err != nil {
+			return err
+		}
+		if d.divergentNode == 0 && !d.swap {
+			return nil
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if d.divergentNode != 0 {
+			p.damage.serve(base, d.divergentNode, d.divergentValue)
+		}
+		if d.swap {
+			if v, ok := firstValue(recs); ok {
+				p.damage.serve(d.swapOffset, 0, append([]byte(nil), v...))
+				p.damage.serve(base, 0, d.swapValue)
+			}
+		}
+	case entryLose:
+		from, to, err := decodeLoseEntry(data)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.damage.lose(from, to)
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+func (p *partition) applied(index uint64) {
+	hwm := p.g.st.offsetsAt(index)
+	p.mu.Lock()
+	p.hwm = hwm
+	close(p.notify)
+	p.notify = make(chan struct{})
+	p.mu.Unlock()
+}
+
+func (p *partition) snapshotPayload() []byte {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b, _ := json.Marshal(p.damage.export())
+	return b
+}
+
+func (p *partition) restore(payload []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.damage = newDamageTable()
+	if len(payload) > 0 {
+		var ex damageExport
+		if err := json.Unmarshal(payload, &ex); err == nil {
+			p.damage.load(ex)
+		}
+	}
+	if p.g != nil {
+		p.hwm = p.g.st.logStart()
+	}
+}
+
+// highWatermark is the committed end and the log start, as served.
+func (p *partition) offsets(node int32) (hwm, logStart int64) {
+	p.mu.RLock()
+	v := p.viewLocked(node)
+	hwm = p.hwm
+	p.mu.RUnlock()
+	if v != nil {
+		hwm = v.visibleEnd(hwm)
+	}
+	return hwm, p.g.st.logStart()
+}
+
+func (p *partition) viewLocked(node int32) *view {
+	return p.damage.viewFor(node, p.n.hidesFor(p.topic, p.index))
+}
+
+// read returns the record batches from offset from, up to the high
+// watermark, at most maxBytes (but a whole first batch), as node serves
+// them, and a channel that is closed when more is committed.
+func (p *partition) read(from int64, maxBytes int, node int32) (batches []byte, hwm, logStart int64, more <-chan struct{}, code int16) {
+	p.mu.RLock()
+	v := p.viewLocked(node)
+	hwm = p.hwm
+	more = p.notify
+	p.mu.RUnlock()
+	logStart = p.g.st.logStart()
+	if v != nil {
+		hwm = v.visibleEnd(hwm)
+	}
+	if from < logStart {
+		return nil, hwm, logStart, more, kerr.OffsetOutOfRange.Code
+	}
+	if from >= hwm {
+		// Past the high watermark but within the log (a replica that has
+		// the records but has not yet learnt they are committed): nothing
+		// yet, as Kafka answers a follower fetch there.
+		last, _ := p.g.st.LastIndex()
+		if from > p.g.st.offsetsAt(last) {
+			return nil, hwm, logStart, more, kerr.OffsetOutOfRange.Code
+		}
+		return nil, hwm, logStart, more, 0
+	}
+	out, err := p.g.st.readRecords(nil, from, hwm, maxBytes)
+	if err != nil {
+		p.n.log.Error("read partition", "topic", p.topic, "partition", p.index, "err", err)
+		return nil, hwm, logStart, more, kerr.KafkaStorageError.Code
+	}
+	if v != nil {
+		out = rewriteBatches(out, v)
+	}
+	return out, hwm, logStart, more, 0
+}
+
+// committedRecords lists what this replica's log holds up to its high
+// watermark.
+func (p *partition) committedRecords() ([]LogRecord, error) {
+	applied := p.g.state().applied
+	first, _ := p.g.st.FirstIndex()
+	return p.g.st.records(first, applied)
+}
+
+func (p *partition) addTruncated(removed []truncatedEntry) {
+	var recs []LogRecord
+	for _, e := range removed {
+		if kind, _ := entryKind(e.data); kind != entryRecords {
+			continue
+		}
+		_, raw, err := decodeRecordsEntry(e.data)
+		if err != nil {
+			continue
+		}
+		recs = appendLogRecords(recs, raw, e.base, e.term, e.index)
+	}
+	if len(recs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.truncated = append(p.truncated, recs...)
+	if n := len(p.truncated); n > maxTruncated {
+		p.truncated = append([]LogRecord(nil), p.truncated[n-maxTruncated:]...)
+	}
+}
+
+func (p *partition) truncatedRecords() []LogRecord {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return append([]LogRecord(nil), p.truncated...)
+}
