@@ -181,10 +181,17 @@ func (pp *Producer) Send(seq int64) Send {
 	case blk.Err == sarama.ErrRequestTimedOut || blk.Err == sarama.ErrNotEnoughReplicasAfterAppend:
 		// Kafka answers these after appending locally: may be visible.
 		s.Outcome, s.Err = Indeterminate, blk.Err
+	case blk.Err == sarama.ErrNotLeaderForPartition:
+		// Not only "I never led": a leader that loses its leadership
+		// answers the writes it was waiting to commit so (Kafka's
+		// purgatory, Redpanda), and the new leader may still commit
+		// them. Not a refusal, then.
+		s.Outcome, s.Err = Indeterminate, blk.Err
+		pp.forget()
 	default:
 		s.Outcome, s.Err = Failed, blk.Err
 		switch blk.Err {
-		case sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable, sarama.ErrUnknownTopicOrPartition, sarama.ErrFencedLeaderEpoch:
+		case sarama.ErrLeaderNotAvailable, sarama.ErrUnknownTopicOrPartition, sarama.ErrFencedLeaderEpoch:
 			pp.forget()
 		}
 	}

@@ -582,7 +582,7 @@ func (s *state) figures() {
 	// A write the old leader refused as no longer its own is a step-down
 	// too, and may come before its metadata says so.
 	for _, sd := range s.pinned {
-		if sd.Outcome == kafka.Failed && !sd.Done().Before(s.actsAt) && notLeader(sd.Err) {
+		if sd.Outcome != kafka.Acked && !sd.Done().Before(s.actsAt) && notLeader(sd.Err) {
 			s.stepped(sd.Done(), fmt.Sprintf("it refused a write: %v", sd.Err))
 			break
 		}
