@@ -44,16 +44,16 @@ type Supporter interface {
 }
 
 // Supports says whether c can perform disruption d, and if not, why, in
-// words a user can act on.
+// words a user can act on. Its errors are errors.ErrUnsupported.
 func Supports(c Controller, d string) error {
 	switch d {
 	case Isolate:
 		if _, ok := c.(Isolator); !ok {
-			return fmt.Errorf("cutting a node off from its peers: %w", errors.ErrUnsupported)
+			return Unsupported("this controller cannot cut a node off from its peers")
 		}
 	case Pause:
 		if _, ok := c.(Pauser); !ok {
-			return fmt.Errorf("pausing a node: %w", errors.ErrUnsupported)
+			return Unsupported("this controller cannot pause a node")
 		}
 	default:
 		return fmt.Errorf("unknown disruption %q", d)
@@ -63,3 +63,12 @@ func Supports(c Controller, d string) error {
 	}
 	return nil
 }
+
+// Unsupported is an error that says what a controller cannot do; it is
+// errors.ErrUnsupported.
+type Unsupported string
+
+func (u Unsupported) Error() string { return string(u) }
+
+// Is makes errors.Is(u, errors.ErrUnsupported) true.
+func (u Unsupported) Is(target error) bool { return target == errors.ErrUnsupported }

@@ -86,7 +86,7 @@ func Client(t testing.TB, c *config.Config, addrs ...string) *kafka.Client {
 func Env(t testing.TB, c *config.Config) (*sandbox.Cluster, drill.Env) {
 	t.Helper()
 	sb, client := Cluster(t, c)
-	return sb, drill.Env{RunID: "test-" + t.Name(), Client: client, Control: sb, Config: c, Log: testutil.Log()}
+	return sb, drill.Env{RunID: "test-" + t.Name(), Client: client, Control: sandboxctl.Wrap(sb, testutil.Log()), Config: c, Log: testutil.Log()}
 }
 
 // ShortConfig is Config with every drill's section, each drill cut down to

@@ -141,7 +141,11 @@ func (s *state) preflight(ctx context.Context) (string, bool, error) {
 	// Before anything else: a controller that cannot do the mode must not
 	// get as far as disturbing the cluster.
 	if err := control.Supports(s.env.Control, s.sb.Mode); err != nil {
-		return "", false, fmt.Errorf("drills.%s.mode %s: %w (docs/controllers.md says which controllers can)", Name, s.sb.Mode, err)
+		ctl := "node"
+		if s.env.Config != nil {
+			ctl = s.env.Config.Cluster.Controller.Type
+		}
+		return "", false, fmt.Errorf("drills.%s.mode %s: the %s controller: %w (docs/controllers.md, \"Cutting off and freezing nodes\", says which can)", Name, s.sb.Mode, ctl, err)
 	}
 	if err := drill.Preflight(ctx, s.env); err != nil {
 		return "", false, err
@@ -551,30 +555,42 @@ func (s *state) minorityAcks() (run.Anomaly, bool) {
 	if s.disruptAt.IsZero() {
 		return run.Anomaly{}, false
 	}
-	t := run.NewTally()
+	var acked []kafka.Send
 	for _, sd := range s.pinned {
-		if !s.isMinorityAck(sd) {
-			continue
+		if s.isMinorityAck(sd) {
+			acked = append(acked, sd)
 		}
-		t.Add(run.KindAckWithoutQuorum, run.Example{Partition: s.sb.TargetPartition, Offset: sd.Offset, Seq: sd.Seq, Node: sd.Node},
-			"node %d acknowledged writes %.3fs and more after it %s, past its step-down deadline (%s), while the majority followed another leader",
-			s.old, sd.Done().Sub(s.actsAt).Seconds(), s.actsWhat(), s.sb.StepdownDeadline)
 	}
-	as := t.Anomalies(nil)
-	if len(as) == 0 {
+	if len(acked) == 0 {
 		return run.Anomaly{}, false
 	}
-	return as[0], true
+	first, last := acked[0], acked[len(acked)-1]
+	t := run.NewTally()
+	for _, sd := range acked {
+		t.Add(run.KindAckWithoutQuorum, run.Example{Partition: s.sb.TargetPartition, Offset: sd.Offset, Seq: sd.Seq, Node: sd.Node},
+			"node %d, cut off from the majority, acknowledged %d writes past its step-down deadline (%s after it %s): "+
+				"the writes sent to it alone (run id %s%s), seq %d–%d, acked at offsets %d–%d, %.3fs to %.3fs after it %s",
+			s.old, len(acked), s.sb.StepdownDeadline, s.actsWhat(), s.env.RunID, pinnedSuffix, first.Seq, last.Seq, first.Offset, last.Offset,
+			first.Done().Sub(s.actsAt).Seconds(), last.Done().Sub(s.actsAt).Seconds(), s.actsWhat())
+	}
+	return t.Anomalies(nil)[0], true
 }
 
 // figures fills the measurements and criteria once the load has run.
 func (s *state) figures() {
 	sb, m := s.sb, s.res.Measurements
-	b := drill.Tally(s.sends)
-	b.Measure(m)
-	if _, ok := m.Get(run.MessagesAcked); !ok {
-		m.Set(run.MessagesAcked, float64(b.Acked))
+	// Message counts cover both the load and the writes pinned to the old
+	// leader, as the checker's do; the success ratio is the load's alone:
+	// the old leader is meant to refuse the pinned writes.
+	all := drill.Tally(s.sends)
+	for _, sd := range s.pinned {
+		all.Add(sd)
 	}
+	all.Measure(m)
+	if _, ok := m.Get(run.MessagesAcked); !ok {
+		m.Set(run.MessagesAcked, float64(all.Acked))
+	}
+	m.Set(run.SuccessRatio, drill.Tally(s.sends).Ratio())
 	s.res.Latencies = drill.Latencies(s.sends)
 	m.Set(run.OldLeader, float64(s.old))
 	m.Set(run.NewLeader, float64(s.newLeader))

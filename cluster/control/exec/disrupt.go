@@ -81,9 +81,9 @@ func (dc disruptCommands) peerData(id int32, peers []int32) nodecmd.PeerData {
 func (c *Controller) Supports(disruption string) error {
 	switch {
 	case disruption == "partition" && c.disrupt.isolate == nil:
-		return fmt.Errorf("%s.isolate and %s.heal are not set: %w", Key, Key, errors.ErrUnsupported)
+		return fmt.Errorf("%s.isolate and heal are not set (%w)", Key, errors.ErrUnsupported)
 	case disruption == "pause" && c.disrupt.pause == nil:
-		return fmt.Errorf("%s.pause and %s.resume are not set: %w", Key, Key, errors.ErrUnsupported)
+		return fmt.Errorf("%s.pause and resume are not set (%w)", Key, errors.ErrUnsupported)
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ var pastTense = map[string]string{"isolate": "isolated", "heal": "healed", "paus
 
 func (c *Controller) runPeers(ctx context.Context, verb string, t *nodecmd.Template, id int32, peers []int32) error {
 	if t == nil {
-		return fmt.Errorf("%s node %d: %s.%s is not set: %w", verb, id, Key, verb, errors.ErrUnsupported)
+		return fmt.Errorf("%s node %d: %s.%s is not set (%w)", verb, id, Key, verb, errors.ErrUnsupported)
 	}
 	if _, ok := c.disrupt.datas[id]; !ok {
 		return fmt.Errorf("%s node %d: not in cluster.nodes", verb, id)
@@ -133,7 +133,7 @@ func (c *Controller) runPeers(ctx context.Context, verb string, t *nodecmd.Templ
 
 func (c *Controller) runNode(ctx context.Context, verb string, t *nodecmd.Template, id int32) error {
 	if t == nil {
-		return fmt.Errorf("%s node %d: %s.%s is not set: %w", verb, id, Key, verb, errors.ErrUnsupported)
+		return fmt.Errorf("%s node %d: %s.%s is not set (%w)", verb, id, Key, verb, errors.ErrUnsupported)
 	}
 	d, ok := c.disrupt.datas[id]
 	if !ok {

@@ -74,7 +74,7 @@ func (s *Sandbox) partitioner() (partitioner, error) {
 	if s.embedded != nil {
 		return embeddedPartitioner{s.embedded}, nil
 	}
-	return nil, fmt.Errorf("this sandbox cannot cut links or pause nodes: %w", errors.ErrUnsupported)
+	return nil, fmt.Errorf("this sandbox cannot cut links or pause nodes (%w)", errors.ErrUnsupported)
 }
 
 // Partition cuts Raft traffic between groups of nodes through POST

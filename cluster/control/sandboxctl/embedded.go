@@ -131,6 +131,16 @@ func Build(_ context.Context, cfg *config.Config, log *slog.Logger) (*Sandbox, e
 	return s, nil
 }
 
+// Wrap is the sandbox controller of a sandbox started elsewhere (tests
+// start their own); closing it stays the caller's business.
+func Wrap(sb *sandbox.Cluster, log *slog.Logger) *Sandbox {
+	s := &Sandbox{ctl: sb, embedded: sb, settings: *Defaults(), log: log}
+	for _, n := range sb.Nodes() {
+		s.nodes = append(s.nodes, config.Node{ID: n.ID, Address: n.Address})
+	}
+	return s
+}
+
 // Kill kills a node of the sandbox.
 func (s *Sandbox) Kill(ctx context.Context, id int32) error { return s.ctl.Kill(ctx, id) }
 
