@@ -12,7 +12,7 @@ BIN       := bin/raftdrill
 APT_GET   := DEBIAN_FRONTEND=noninteractive apt-get
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build build-kubernetes run test test-go lint rules deps docs bench bench-check bench-accuracy bench-alerts bench-compare bench-crash bench-restore bench-footprint check-static clean dashboards
+.PHONY: all build build-kubernetes run test test-go lint rules deps docs bench bench-check bench-accuracy bench-alerts bench-compare bench-crash bench-restore bench-footprint bench-splitbrain check-static clean dashboards
 
 all: build
 
@@ -87,6 +87,12 @@ bench-check:
 ## bench-accuracy: measured election time vs the sandbox's ground truth over 20 drills
 bench-accuracy:
 	$(GO) test -run '^$$' -bench BenchmarkElectionAccuracy -benchtime 1x ./probes
+
+## bench-splitbrain: 20 split-brain drills in each mode on the default-timed
+## sandbox; step-down and election figures against the sandbox's timeline
+## (goals: no anomaly, every drill passes, |error| <= 50 ms)
+bench-splitbrain:
+	$(GO) test -run '^$$' -bench BenchmarkSplitBrainAccuracy -benchtime 1x -timeout 60m ./probes
 
 ## bench-alerts: kill a majority of sandbox nodes, time the quorum-lost Slack
 ## message at default settings (goal: median under 12 s; about 75 s to run)
