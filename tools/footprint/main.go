@@ -43,6 +43,9 @@ func main() {
 	flag.IntVar(&o.samples, "samples", 10, "RSS samples, one a second, after settling")
 	flag.IntVar(&o.scrapes, "scrapes", 2000, "sequential /metrics scrapes per round")
 	flag.Parse()
+	if abs, err := filepath.Abs(o.raftdrill); err == nil && strings.ContainsRune(o.raftdrill, '/') {
+		o.raftdrill = abs // the processes run in a scratch directory
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "footprint:", err)
 		os.Exit(1)
