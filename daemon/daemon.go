@@ -19,6 +19,7 @@ import (
 	"github.com/raftdrill/raftdrill/alerts"
 	"github.com/raftdrill/raftdrill/cluster/control"
 	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/daemon/web"
 	"github.com/raftdrill/raftdrill/exporters"
 	"github.com/raftdrill/raftdrill/probes/drill"
 	"github.com/raftdrill/raftdrill/probes/drills"
@@ -40,6 +41,9 @@ type Options struct {
 	// ConfigPath is the file a reload (SIGHUP, POST /-/reload) reads
 	// again; "" means defaults and environment only.
 	ConfigPath string
+	// Overrides apply over the file and the environment at every load,
+	// reloads included (serve's --web.* flags).
+	Overrides []Override
 	// State is the state directory, already opened; nil: New opens
 	// cfg.State.Dir itself (and Serve closes it).
 	State *state.Store
@@ -252,6 +256,13 @@ func (e *NodesLeftDownError) Error() string {
 // returns a *NodesLeftDownError when nodes a drill took down are still
 // down at the end.
 func (d *Daemon) Serve(ctx context.Context) error {
+	webConfig := d.config().Server.WebConfigFile
+	// Checked at load too; this is a file broken since, refused before
+	// anything starts.
+	if err := web.Validate(webConfig); err != nil {
+		d.Close()
+		return err
+	}
 	if d.listener == nil {
 		if _, err := d.Listen(); err != nil {
 			d.Close()
@@ -277,11 +288,19 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		// TLS handshakes that fail (a client speaking plain HTTP, a
+		// scanner) are logged here, not on stderr past the logger.
+		ErrorLog: slog.NewLogLogger(d.log.With("component", "http").Handler(), slog.LevelInfo),
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- d.server.Serve(d.listener) }()
+	// TLS, basic auth and headers as the web config file says. Its
+	// context is never cancelled: the shutdown below ends it, in order.
+	go func() {
+		serveErr <- web.Serve(context.Background(), d.server, d.listener, webConfig, d.log)
+	}()
 	d.ready.Store(true)
-	d.log.Info("raftdrill serving", "listen", d.listener.Addr().String(), "trigger", d.triggerPolicy(), "state_dir", d.st.Dir())
+	d.log.Info("raftdrill serving", "listen", d.listener.Addr().String(), "web_config_file", webConfig,
+		"trigger", d.triggerPolicy(), "state_dir", d.st.Dir())
 
 	var err error
 	select {
