@@ -115,6 +115,11 @@ func TestTriggerRunsDrillAndMetricsCarryItsFigures(t *testing.T) {
 	if r.Status != "passed" || r.Trigger != run.TriggerAPI || r.FinishedAt == nil {
 		t.Fatalf("run: %+v", r)
 	}
+	// The run store says "passed" a moment before the metrics have the
+	// run: wait for its count.
+	testutil.WaitFor(t, "the run counted in the metrics", 10*time.Second, func() bool {
+		return promtest.ToFloat64(d.metrics.RunsTotal.WithLabelValues("leader-failover", run.StatusPassed)) == 1
+	})
 	m := r.Measurements
 	for _, k := range []string{"failover_seconds", "election_seconds", "success_ratio"} {
 		if m[k] <= 0 {
