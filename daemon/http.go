@@ -300,6 +300,13 @@ func (d *Daemon) handleTrigger(w http.ResponseWriter, r *http.Request) {
 	run, err := d.Trigger(name, run.TriggerAPI)
 	if err != nil {
 		var busy ErrBusy
+		var follower ErrNotLeader
+		if errors.As(err, &follower) {
+			// Only the leader drills; a load balancer in front of the
+			// replicas sends the trigger to whichever, so say where to go.
+			writeJSON(w, http.StatusConflict, map[string]string{"error": follower.Error(), "leader": follower.Leader})
+			return
+		}
 		if errors.As(err, &busy) {
 			writeJSON(w, http.StatusConflict, map[string]string{
 				"error":   busy.Error(),

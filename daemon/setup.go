@@ -11,6 +11,7 @@ import (
 	"github.com/raftdrill/raftdrill/cluster/control/process"
 	"github.com/raftdrill/raftdrill/cluster/control/sandboxctl"
 	"github.com/raftdrill/raftdrill/config"
+	hasettings "github.com/raftdrill/raftdrill/daemon/ha/settings"
 	"github.com/raftdrill/raftdrill/probes/drill"
 	"github.com/raftdrill/raftdrill/probes/drills"
 	"github.com/raftdrill/raftdrill/state"
@@ -65,8 +66,8 @@ func statefulController(cfg *config.Config) bool {
 
 // needsRestart lists what differs between old and cfg that only a restart
 // can apply, as problems with their keys: the listener and its web config
-// file, the state directory, the logger, and the nodes a controller
-// started itself.
+// file, the state directory, the logger, leader election, and the nodes a
+// controller started itself.
 func needsRestart(old, cfg *config.Config) config.Problems {
 	var ps config.Problems
 	add := func(key string, a, b any) {
@@ -81,6 +82,10 @@ func needsRestart(old, cfg *config.Config) config.Problems {
 	add("state.dir", old.State.Dir, cfg.State.Dir)
 	add("log.level", old.Log.Level, cfg.Log.Level)
 	add("log.format", old.Log.Format, cfg.Log.Format)
+	// The elector campaigns with the settings it started with.
+	if old.Has(hasettings.Key) && cfg.Has(hasettings.Key) {
+		add(hasettings.Key, config.Get[*haSection](old, hasettings.Key).Config, config.Get[*haSection](cfg, hasettings.Key).Config)
+	}
 	if statefulController(old) || statefulController(cfg) {
 		add("cluster.controller.type", old.Cluster.Controller.Type, cfg.Cluster.Controller.Type)
 		add("cluster.nodes", old.Cluster.Nodes, cfg.Cluster.Nodes)
