@@ -99,14 +99,13 @@ func (d *Daemon) currentTerm() (context.Context, error) {
 	d.term.mu.Lock()
 	ctx := d.term.ctx
 	d.term.mu.Unlock()
-	if ctx == nil || ctx.Err() != nil {
-		leader := ""
-		if d.lead != nil {
-			leader = d.lead.Leader()
-		}
-		return nil, ErrNotLeader{Leader: leader}
+	switch {
+	case ctx != nil && ctx.Err() == nil:
+		return ctx, nil
+	case d.lead == nil: // the one term is over (or not begun)
+		return nil, errors.New("not serving: raftdrill is starting or shutting down")
 	}
-	return ctx, nil
+	return nil, ErrNotLeader{Leader: d.lead.Leader()}
 }
 
 // beginTerm makes this replica the one that drills: scheduled and
