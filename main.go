@@ -88,11 +88,14 @@ func rootCmd() *cobra.Command {
 	return root
 }
 
-func loadConfig(path string) (*config.Config, error) {
-	cfg, err := daemon.LoadConfig(path)
+func loadConfig(path string, overrides ...daemon.Override) (*config.Config, error) {
+	cfg, err := daemon.LoadConfig(path, overrides...)
 	if err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
+			if len(ps) == 1 { // one line, for a log collector's one event
+				return nil, exitError{exitCannotRun, fmt.Errorf("invalid configuration: %s", ps.Error())}
+			}
 			return nil, exitError{exitCannotRun, fmt.Errorf("invalid configuration:\n%s", ps.Error())}
 		}
 		return nil, exitError{exitCannotRun, err}
@@ -110,14 +113,31 @@ func newLogger(cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// Flags of serve named as Prometheus exporters name them (the
+// exporter-toolkit's kingpinflag), each overriding its config key.
+var webFlags = []struct{ flag, key, usage string }{
+	{"web.listen-address", "server.listen", "address to listen on (overrides server.listen)"},
+	{"web.config.file", "server.web_config_file",
+		"web config file for TLS and basic auth, as Prometheus and its exporters read it (overrides server.web_config_file)"},
+}
+
 func serveCmd() *cobra.Command {
 	var path string
+	web := make([]string, len(webFlags))
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the daemon: scheduler, HTTP API, metrics, alerts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(path)
+			// Applied at every load, reloads included, and validated
+			// with the file (errors name the key they override).
+			var overrides []daemon.Override
+			for i, f := range webFlags {
+				if cmd.Flags().Changed(f.flag) {
+					overrides = append(overrides, daemon.Override{Key: f.key, Value: web[i]})
+				}
+			}
+			cfg, err := loadConfig(path, overrides...)
 			if err != nil {
 				return err
 			}
@@ -127,7 +147,7 @@ func serveCmd() *cobra.Command {
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			d, err := daemon.New(cmd.Context(), cfg, daemon.Options{Logger: log, ConfigPath: path})
+			d, err := daemon.New(cmd.Context(), cfg, daemon.Options{Logger: log, ConfigPath: path, Overrides: overrides})
 			if err != nil {
 				return exitError{exitCannotRun, err}
 			}
@@ -157,6 +177,9 @@ func serveCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "YAML config file (none: defaults, drilling the embedded sandbox)")
+	for i, f := range webFlags {
+		cmd.Flags().StringVar(&web[i], f.flag, "", f.usage)
+	}
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/daemon"
 	"github.com/raftdrill/raftdrill/state"
 )
@@ -44,7 +45,7 @@ func stateCmd() *cobra.Command {
 			if cmd.Flags().Changed("node") {
 				req.Node = &node
 			}
-			gone, err := clearState(cmd.Context(), cfg.State.Dir, cfg.Server.AuthTokenFile, req)
+			gone, err := clearState(cmd.Context(), cfg.State.Dir, cfg.Server, req)
 			if err != nil {
 				return exitError{exitCannotRun, err}
 			}
@@ -69,7 +70,7 @@ func stateCmd() *cobra.Command {
 
 // clearState clears journal entries itself, or through the daemon that
 // holds the state directory.
-func clearState(ctx context.Context, dir, tokenFile string, req daemon.ClearRequest) ([]state.Outage, error) {
+func clearState(ctx context.Context, dir string, srv config.Server, req daemon.ClearRequest) ([]state.Outage, error) {
 	match := func(o state.Outage) bool {
 		return (req.Node == nil || o.Node == *req.Node) && (req.Run == "" || o.Run == req.Run)
 	}
@@ -82,7 +83,16 @@ func clearState(ctx context.Context, dir, tokenFile string, req daemon.ClearRequ
 	if !errors.As(err, &locked) || locked.Holder.Command != "serve" || locked.Holder.Listen == "" {
 		return nil, err
 	}
-	return clearThroughDaemon(ctx, locked.Holder.Listen, tokenFile, req)
+	gone, err := clearThroughDaemon(ctx, locked.Holder.Listen, srv.AuthTokenFile, req)
+	if err != nil && srv.WebConfigFile != "" {
+		// The web config's TLS and basic auth are for Prometheus and
+		// people; this command has no password to send.
+		body, _ := json.Marshal(req)
+		return nil, fmt.Errorf("%w\nraftdrill serve uses server.web_config_file %s (TLS, basic auth), which this command does not speak; ask it yourself:\n"+
+			"  curl --cacert CA.pem -u USER -H 'Content-Type: application/json' -H '%s: TOKEN' -d '%s' https://%s/-/state/clear",
+			err, srv.WebConfigFile, daemon.TokenHeader, body, locked.Holder.Listen)
+	}
+	return gone, err
 }
 
 func clearThroughDaemon(ctx context.Context, listen, tokenFile string, req daemon.ClearRequest) ([]state.Outage, error) {

@@ -68,6 +68,8 @@ func RetryAfter(err error) time.Duration {
 // messages behind it so that they arrive in order; the queue is bounded and
 // when it fills the oldest messages are folded into one summary. With no
 // notifier (Slack not configured) messages are logged and counted only.
+// A paused dispatcher (its replica does not lead) delivers nothing: what
+// it holds waits, in the outbox, until it is resumed.
 type Dispatcher struct {
 	opts DispatcherOptions
 	log  *slog.Logger
@@ -77,6 +79,7 @@ type Dispatcher struct {
 	queue    []*Message
 	inflight *Message // taken off the queue, being delivered
 	seq      uint64
+	paused   bool
 	wake     chan struct{}
 	flushCtx context.Context // bounds the last delivery round (Stop sets it)
 }
@@ -140,6 +143,25 @@ func (d *Dispatcher) restore() {
 		d.log.Warn("alerts from before the restart will be sent first", "count", len(d.queue))
 	}
 	d.setQueuedLocked()
+}
+
+// SetPaused stops delivery (a replica that does not lead must not send)
+// or resumes it. A message being delivered when it pauses is sent if its
+// attempt had begun, else kept for later, in order.
+func (d *Dispatcher) SetPaused(paused bool) {
+	d.mu.Lock()
+	d.paused = paused
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Dispatcher) isPaused() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.paused
 }
 
 // SetNotifier replaces the channel (a config reload); the queue stays.
@@ -311,19 +333,19 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 		d.setQueuedLocked()
 		d.mu.Unlock()
-		if !delivered {
+		if !delivered && ctx.Err() != nil {
 			break
 		}
 	}
 	d.flush()
 }
 
-// next waits for the oldest message and takes it off the queue; nil when
-// ctx ended first.
+// next waits for the oldest message, while not paused, and takes it off
+// the queue; nil when ctx ended first.
 func (d *Dispatcher) next(ctx context.Context) *Message {
 	for {
 		d.mu.Lock()
-		if len(d.queue) > 0 {
+		if len(d.queue) > 0 && !d.paused {
 			m := d.queue[0]
 			d.queue = d.queue[1:]
 			d.inflight = m
@@ -341,12 +363,16 @@ func (d *Dispatcher) next(ctx context.Context) *Message {
 }
 
 // deliver tries until the message is sent or refused for good; false when
-// ctx ended first (the message is still to be sent).
+// ctx ended or the dispatcher was paused first (the message is still to be
+// sent).
 func (d *Dispatcher) deliver(ctx context.Context, m *Message) bool {
 	d.mu.Lock()
 	backoff := d.opts.Backoff
 	d.mu.Unlock()
 	for attempt := 1; ; attempt++ {
+		if d.isPaused() {
+			return false
+		}
 		steps := m.Steps
 		retry, err := d.notifier().Notify(ctx, m)
 		if err == nil {
@@ -418,10 +444,13 @@ func (d *Dispatcher) flush() {
 	}
 	for {
 		d.mu.Lock()
-		if len(d.queue) == 0 || ctx.Err() != nil {
-			left := len(d.queue)
+		if len(d.queue) == 0 || ctx.Err() != nil || d.paused {
+			left, err := len(d.queue), ctx.Err()
+			if d.paused && left > 0 {
+				err = errors.New("this replica does not lead")
+			}
 			d.mu.Unlock()
-			d.leftBehind(left, ctx.Err())
+			d.leftBehind(left, err)
 			return
 		}
 		m := d.queue[0]

@@ -26,6 +26,13 @@ type Settings struct {
 // repeat after RepeatInterval while it still fires, one when it resolves.
 // Loss a running drill caused on purpose (see Planner) is not paged; it
 // becomes a quiet note in that drill's own message.
+//
+// An engine of a replica that does not lead (ha.kubernetes) is quiet: it
+// evaluates everything as the leader's does, so that it knows what fires
+// when it takes over, but sends nothing. When it starts to lead it
+// announces what fires and it has not announced, except drills-stale,
+// whose clock starts then: a follower drills nothing, so its own history
+// says nothing about whether the drills are stale.
 type Engine struct {
 	set  Settings
 	plan *Planner
@@ -37,12 +44,15 @@ type Engine struct {
 	// they are evaluated in the order they happened.
 	facts chan fact
 	sets  chan Settings
+	leads chan bool
 	done  chan struct{}
 	// boot makes firing ids unique across restarts: messages of an earlier
 	// raftdrill may still be in the outbox.
 	boot string
 
 	// Owned by the goroutine in Run (or a test calling the handlers).
+	quiet    bool // this replica does not lead: send nothing
+	tookOver bool // it led after following: started is when
 	seq      uint64
 	quorum   quorumState
 	drills   map[string]*drillState
@@ -92,6 +102,12 @@ type firing struct {
 	kind     string
 	lastSent time.Time
 	alert    Alert
+	// announced: its opening message was sent (by this process or, for
+	// a node outage, an earlier one). A firing that opened while the
+	// engine was quiet is not, until the engine leads.
+	announced bool
+	// onAnnounce, when set, hears the firing's id once it is announced.
+	onAnnounce func(id string)
 }
 
 type quorumState struct {
@@ -125,6 +141,7 @@ func NewEngine(set Settings, plan *Planner, send func(*Message), log *slog.Logge
 		obs:     make(chan quorum.Observation, 16),
 		facts:   make(chan fact, 64),
 		sets:    make(chan Settings, 1),
+		leads:   make(chan bool, 1),
 		done:    make(chan struct{}),
 		boot:    strconv.FormatInt(time.Now().Unix(), 36),
 		drills:  map[string]*drillState{},
@@ -145,6 +162,19 @@ func (e *Engine) SetSettings(set Settings) {
 	}
 	select {
 	case e.sets <- set:
+	case <-e.done:
+	}
+}
+
+// SetLeading says whether this replica leads and so sends (the engine
+// starts leading, unless the service made it quiet). The latest call wins.
+func (e *Engine) SetLeading(lead bool) {
+	select {
+	case <-e.leads: // an older change not applied yet
+	default:
+	}
+	select {
+	case e.leads <- lead:
 	case <-e.done:
 	}
 }
@@ -214,6 +244,8 @@ func (e *Engine) Run(ctx context.Context) {
 			e.onFact(f, time.Now())
 		case set := <-e.sets:
 			e.set = set
+		case lead := <-e.leads:
+			e.onLeading(lead, time.Now())
 		case now := <-tick.C:
 			e.onTick(now)
 		}
@@ -246,30 +278,89 @@ func (e *Engine) nextID(kind string) string {
 	return fmt.Sprintf("%s#%s-%d", kind, e.boot, e.seq)
 }
 
-func (e *Engine) open(kind string, a Alert, now time.Time) *firing {
-	f := &firing{id: e.nextID(kind), kind: kind, lastSent: now, alert: a}
-	e.log.Info("alert firing", "kind", kind, "firing", f.id, "title", a.Title)
-	e.send(&Message{Firing: f.id, Op: OpOpen, Alert: a, At: now, Resolvable: true})
+// open starts a firing and announces it (see announce); onAnnounce, when
+// set, hears its id once it is announced.
+func (e *Engine) open(kind string, a Alert, now time.Time, onAnnounce func(id string)) *firing {
+	f := &firing{id: e.nextID(kind), kind: kind, alert: a, onAnnounce: onAnnounce}
+	e.announce(f, now)
 	return f
 }
 
+// announce sends f's opening message, unless the engine is quiet: then f
+// stays open unannounced until the engine leads, or a later update finds
+// it leading.
+func (e *Engine) announce(f *firing, now time.Time) {
+	if e.quiet {
+		e.log.Debug("alert firing; not sent: this replica does not lead", "kind", f.kind, "firing", f.id, "title", f.alert.Title)
+		return
+	}
+	f.announced, f.lastSent = true, now
+	e.log.Info("alert firing", "kind", f.kind, "firing", f.id, "title", f.alert.Title)
+	e.send(&Message{Firing: f.id, Op: OpOpen, Alert: f.alert, At: now, Resolvable: true})
+	if f.onAnnounce != nil {
+		f.onAnnounce(f.id)
+	}
+}
+
+// update gives a firing its latest figures (repeats show them); one that
+// is not announced yet is announced now, if the engine leads.
+func (e *Engine) update(f *firing, a Alert, now time.Time) {
+	f.alert = a
+	if !f.announced {
+		e.announce(f, now)
+	}
+}
+
 // event sends a message that opens nothing: a data anomaly is a fact about
-// one run, not a state that later resolves.
+// one run, not a state that later resolves. A quiet engine logs it only.
 func (e *Engine) event(a Alert, now time.Time) {
 	id := e.nextID(a.Kind)
+	if e.quiet {
+		e.log.Warn("alert not sent: this replica does not lead", "kind", a.Kind, "firing", id, "title", a.Title)
+		return
+	}
 	e.log.Info("alert", "kind", a.Kind, "firing", id, "title", a.Title)
 	e.send(&Message{Firing: id, Op: OpOpen, Alert: a, At: now})
 }
 
-// resolve ends *fp, if it is firing, with a message saying why.
+// resolve ends *fp, if it is firing, with a message saying why: only for
+// a firing that was announced, and only while the engine leads.
 func (e *Engine) resolve(fp **firing, now time.Time, why string) {
 	f := *fp
 	if f == nil {
 		return
 	}
 	*fp = nil
+	if !f.announced || e.quiet {
+		e.log.Debug("alert resolved; not sent", "kind", f.kind, "firing", f.id, "announced", f.announced, "quiet", e.quiet)
+		return
+	}
 	e.log.Info("alert resolved", "kind", f.kind, "firing", f.id)
 	e.send(&Message{Firing: f.id, Op: OpResolve, Alert: f.alert, At: now, Resolution: why})
+}
+
+// onLeading makes the engine quiet (this replica follows) or lets it send
+// again (it leads). A replica that starts to lead announces what fires
+// unannounced, and starts the drills-stale clock afresh.
+func (e *Engine) onLeading(lead bool, now time.Time) {
+	if lead == !e.quiet {
+		return
+	}
+	e.quiet = !lead
+	if !lead {
+		e.log.Info("alerts: this replica does not lead; evaluating, sending nothing")
+		return
+	}
+	e.log.Info("alerts: this replica leads; sending")
+	e.started, e.tookOver = now, true
+	if e.stale != nil && !e.stale.announced {
+		e.stale = nil
+	}
+	for _, f := range e.firings() {
+		if !f.announced {
+			e.announce(f, now)
+		}
+	}
 }
 
 // onTick repeats what still fires and checks the dead-man's switch.
@@ -278,17 +369,17 @@ func (e *Engine) onTick(now time.Time) {
 		since := maxTime(e.started, e.lastPass)
 		if now.Sub(since) >= e.set.StaleAfter {
 			if e.stale == nil {
-				e.stale = e.open(KindDrillsStale, e.staleAlert(now), now)
+				e.stale = e.open(KindDrillsStale, e.staleAlert(now), now, nil)
 			} else {
-				e.stale.alert = e.staleAlert(now)
+				e.update(e.stale, e.staleAlert(now), now)
 			}
 		}
 	}
-	if e.set.RepeatInterval <= 0 {
+	if e.set.RepeatInterval <= 0 || e.quiet {
 		return
 	}
 	for _, f := range e.firings() {
-		if now.Sub(f.lastSent) >= e.set.RepeatInterval {
+		if f.announced && now.Sub(f.lastSent) >= e.set.RepeatInterval {
 			f.lastSent = now
 			e.send(&Message{Firing: f.id, Op: OpRepeat, Alert: f.alert, At: now})
 		}
@@ -338,9 +429,9 @@ func (e *Engine) onObservation(o quorum.Observation, now time.Time) {
 	a := e.quorumAlert(o, q.badSince, v)
 	switch {
 	case q.firing != nil:
-		q.firing.alert = a // repeats show the latest figures
+		e.update(q.firing, a, now)
 	case q.bad >= e.set.QuorumLostAfter:
-		q.firing = e.open(KindQuorumLost, a, now)
+		q.firing = e.open(KindQuorumLost, a, now, nil)
 	}
 }
 
@@ -433,19 +524,19 @@ func (e *Engine) onRunFinished(r run.Run, now time.Time) {
 	case r.Status == run.StatusError || r.Status == run.StatusInterrupted:
 		a := runAlert(KindDrillError, r, notes)
 		if ds.errored == nil {
-			ds.errored = e.open(KindDrillError, a, now)
+			ds.errored = e.open(KindDrillError, a, now, nil)
 			sent = true
 		} else {
-			ds.errored.alert = a
+			e.update(ds.errored, a, now)
 		}
 	case r.Status == run.StatusFailed:
 		e.resolve(&ds.errored, now, fmt.Sprintf("Drill *%s* runs again (run %s).", esc(r.Drill), esc(r.ID)))
 		a := runAlert(KindThresholdMissed, r, notes)
 		if ds.missed == nil {
-			ds.missed = e.open(KindThresholdMissed, a, now)
+			ds.missed = e.open(KindThresholdMissed, a, now, nil)
 			sent = true
 		} else {
-			ds.missed.alert = a
+			e.update(ds.missed, a, now)
 		}
 	case r.Status == run.StatusPassed:
 		e.lastPass = now
@@ -530,6 +621,9 @@ func (e *Engine) staleAlert(now time.Time) Alert {
 	a := Alert{Kind: KindDrillsStale, Title: "No drill has passed lately", Since: since.Add(e.set.StaleAfter),
 		Figures: []Figure{{Name: "Since last pass", Value: RoundDuration(now.Sub(since)).String(), Want: "< " + e.set.StaleAfter.String(), OK: false}}}
 	last := "No drill has passed since raftdrill started at " + stamp(e.started) + "."
+	if e.tookOver {
+		last = "No drill has passed since this replica became the leader at " + stamp(e.started) + "."
+	}
 	if !e.lastPass.IsZero() {
 		last = "The last drill passed at " + stamp(e.lastPass) + "."
 	}
@@ -587,7 +681,7 @@ func (e *Engine) onNode(ev nodeEvent, now time.Time) {
 		if f == nil && o.Firing != "" {
 			// Announced by an earlier raftdrill and restored before this
 			// one failed an attempt: resolve that announcement.
-			f = &firing{id: o.Firing, kind: KindNodeNotRestored, alert: nodeAlert(o, now)}
+			f = &firing{id: o.Firing, kind: KindNodeNotRestored, alert: nodeAlert(o, now), announced: true}
 		}
 		if f == nil {
 			return // never announced: restored at the first attempt
@@ -604,16 +698,12 @@ func (e *Engine) onNode(ev nodeEvent, now time.Time) {
 	a := nodeAlert(o, now)
 	switch {
 	case f != nil:
-		f.alert = a // repeats show the latest attempt
+		e.update(f, a, now) // repeats show the latest attempt
 	case o.Firing != "":
-		e.left[o.Node] = &firing{id: o.Firing, kind: KindNodeNotRestored, lastSent: now, alert: a}
+		e.left[o.Node] = &firing{id: o.Firing, kind: KindNodeNotRestored, lastSent: now, alert: a, announced: true}
 		e.log.Info("node-not-restored still firing from before the restart", "node", o.Node, "firing", o.Firing)
 	default:
-		f = e.open(KindNodeNotRestored, a, now)
-		e.left[o.Node] = f
-		if o.Announced != nil {
-			o.Announced(f.id)
-		}
+		e.left[o.Node] = e.open(KindNodeNotRestored, a, now, o.Announced)
 	}
 }
 

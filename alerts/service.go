@@ -20,6 +20,10 @@ type Options struct {
 	NoScheduledDrills bool
 	// Outbox, when set, makes delivery durable (see DispatcherOptions).
 	Outbox OutboxStore
+	// Standby starts the service as a replica that does not lead
+	// (ha.kubernetes): it evaluates but sends nothing until
+	// SetLeading(true).
+	Standby bool
 }
 
 // Service is the alerting side assembled from config: the planner (which
@@ -49,7 +53,10 @@ func NewService(cfg *config.Config, n Notifier, opts Options) *Service {
 		Sent: opts.Sent, Queued: opts.Queued, Outbox: opts.Outbox,
 	}, log)
 	p := NewPlanner(a.DrillRecoveryGrace, a.DrillMaxOutage)
-	s := &Service{Planner: p, Engine: NewEngine(settings(cfg, opts.NoScheduledDrills), p, d.Enqueue, log), Dispatcher: d, log: log}
+	e := NewEngine(settings(cfg, opts.NoScheduledDrills), p, d.Enqueue, log)
+	// Before Run starts: the first observation already finds them so.
+	e.quiet, d.paused = opts.Standby, opts.Standby
+	s := &Service{Planner: p, Engine: e, Dispatcher: d, log: log}
 	logChannel(cfg, log)
 	return s
 }
@@ -83,6 +90,21 @@ func (s *Service) Reload(cfg *config.Config, n Notifier, noScheduled bool) {
 	s.Planner.SetTimes(a.DrillRecoveryGrace, a.DrillMaxOutage)
 	s.Dispatcher.SetNotifier(n, a.RetryBackoff, a.RetryBackoffMax)
 	logChannel(cfg, s.log)
+}
+
+// SetLeading says whether this replica leads (ha.kubernetes). A follower
+// sends nothing: its engine evaluates, so that it knows what fires when it
+// takes over, and its dispatcher holds what it had not delivered (in the
+// outbox) until it leads again. A replica that starts to lead announces
+// what fires and it has not announced (see Engine).
+func (s *Service) SetLeading(lead bool) {
+	if !lead {
+		s.Dispatcher.SetPaused(true) // first: stop sending at once
+	}
+	s.Engine.SetLeading(lead)
+	if lead {
+		s.Dispatcher.SetPaused(false)
+	}
 }
 
 // Start runs the engine and the dispatcher until Stop (or ctx ends).

@@ -34,6 +34,13 @@ type Server struct {
 	AuthTokenFile   string        `mapstructure:"auth_token_file"`
 	RunHistory      int           `mapstructure:"run_history"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// WebConfigFile is a web config file as Prometheus and its exporters
+	// read it (TLS, basic auth, response headers), served through the
+	// exporter-toolkit; empty: plain HTTP. The toolkit reads it again for
+	// each connection and request, so renewing a certificate or changing
+	// a password needs no restart. Config cannot check it itself (the
+	// toolkit is linked by daemon/web); the daemon adds that Check.
+	WebConfigFile string `mapstructure:"web_config_file"`
 	// AllowedHosts are the host names (or addresses) besides loopback and
 	// the listen address that POST /trigger and POST /-/reload accept in
 	// the Host header: a name that is not listed is refused, so that a web

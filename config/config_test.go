@@ -19,7 +19,7 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/*.err from the current output")
 
 func load(path string, environ []string) (*config.Config, error) {
-	return config.LoadEnv(path, environ, daemon.Sections())
+	return config.LoadEnv(path, environ, daemon.Sections(), daemon.Checks()...)
 }
 
 // Each testdata/NAME.yaml breaks one rule; NAME.err holds the exact message

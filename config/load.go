@@ -42,12 +42,14 @@ func (ps Problems) Error() string {
 // RAFTDRILL_* environment overrides on top and the defaults beneath, decodes
 // strictly, core and sections alike, and validates. The error is Problems
 // when the content is wrong, a plain error when the file cannot be read.
-func Load(path string, secs []Section) (*Config, error) {
-	return LoadEnv(path, os.Environ(), secs)
+// checks are the rules of other packages about the core keys (see Check).
+func Load(path string, secs []Section, checks ...Check) (*Config, error) {
+	return LoadEnv(path, os.Environ(), secs, checks...)
 }
 
-// LoadEnv is Load with the environment given (KEY=value entries).
-func LoadEnv(path string, environ []string, secs []Section) (*Config, error) {
+// LoadEnv is Load with the environment given (KEY=value entries; for the
+// same variable, the last entry wins).
+func LoadEnv(path string, environ []string, secs []Section, checks ...Check) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	v.SetEnvPrefix(EnvPrefix)
@@ -69,7 +71,7 @@ func LoadEnv(path string, environ []string, secs []Section) (*Config, error) {
 	// misspelt override would be silently ignored: name it instead.
 	envKeys := map[string]string{}
 	for key := range defaults {
-		envKeys[envName(key)] = key
+		envKeys[EnvName(key)] = key
 	}
 	for _, kv := range environ {
 		name, val, _ := strings.Cut(kv, "=")
@@ -120,7 +122,11 @@ func LoadEnv(path string, environ []string, secs []Section) (*Config, error) {
 	}
 	// Validate what did decode too, so one run names every problem; a key
 	// that failed to decode is reported once, by the decoder.
-	for _, p := range cfg.Validate() {
+	ch := NewChecker("")
+	for _, check := range checks {
+		check(ch, &cfg)
+	}
+	for _, p := range append(cfg.Validate(), ch.Problems()...) {
 		if !bad[p.Key] {
 			problems = append(problems, p)
 		}
@@ -212,7 +218,8 @@ func lookup(all map[string]any, key string) any {
 	return cur
 }
 
-func envName(key string) string {
+// EnvName is the environment override of key (see EnvPrefix).
+func EnvName(key string) string {
 	return EnvPrefix + "_" + strings.NewReplacer(".", "_", "-", "_").Replace(strings.ToUpper(key))
 }
 

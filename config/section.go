@@ -39,6 +39,14 @@ type Validator interface {
 	Validate(ch *Checker, root *Config)
 }
 
+// Check is a rule about the core configuration that only another package
+// can apply, because it needs what config may not import (config is the
+// schema everyone else builds on): server.web_config_file is read by the
+// exporter-toolkit, which daemon/web links. Load runs every check after
+// the core and the sections validated; a check reports with absolute keys
+// (Checker.AddAbs or a Checker at the root).
+type Check func(ch *Checker, root *Config)
+
 // Get returns the decoded section at key, as the pointer type its Section
 // made. It panics if the section was not registered with Load or is of
 // another type: that is a programming error, not a configuration one.

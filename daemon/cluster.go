@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"time"
 
@@ -22,10 +23,25 @@ func Sections() []config.Section {
 	return append(append(drills.Sections(), control.Sections()...), haSections()...)
 }
 
+// Checks are the rules about core keys that config cannot apply itself:
+// the web config file is read by the exporter-toolkit, linked here.
+func Checks() []config.Check {
+	return []config.Check{checkWebConfig}
+}
+
+// Override sets one key over the file and the environment, as a RAFTDRILL_*
+// variable does, so that it is validated with the rest and named by its
+// key: serve's --web.listen-address and --web.config.file.
+type Override struct{ Key, Value string }
+
 // LoadConfig loads and validates the configuration at path (none: every
-// default, drilling the embedded sandbox).
-func LoadConfig(path string) (*config.Config, error) {
-	return config.Load(path, Sections())
+// default, drilling the embedded sandbox), with overrides on top.
+func LoadConfig(path string, overrides ...Override) (*config.Config, error) {
+	env := os.Environ()
+	for _, o := range overrides {
+		env = append(env, config.EnvName(o.Key)+"="+o.Value)
+	}
+	return config.LoadEnv(path, env, Sections(), Checks()...)
 }
 
 // Cluster is the cluster under drill as the daemon and `raftdrill run` reach

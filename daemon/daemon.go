@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/raftdrill/raftdrill/alerts"
 	"github.com/raftdrill/raftdrill/cluster/control"
 	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/daemon/web"
 	"github.com/raftdrill/raftdrill/exporters"
 	"github.com/raftdrill/raftdrill/probes/drill"
 	"github.com/raftdrill/raftdrill/probes/drills"
@@ -40,12 +42,19 @@ type Options struct {
 	// ConfigPath is the file a reload (SIGHUP, POST /-/reload) reads
 	// again; "" means defaults and environment only.
 	ConfigPath string
+	// Overrides apply over the file and the environment at every load,
+	// reloads included (serve's --web.* flags).
+	Overrides []Override
 	// State is the state directory, already opened; nil: New opens
 	// cfg.State.Dir itself (and Serve closes it).
 	State *state.Store
 	// WrapControl, when set, wraps the node controller the drills and the
 	// restore loop use: tests make restarts fail with it.
 	WrapControl func(control.Controller) control.Controller
+	// Leadership, when set, decides whether this replica drills; nil:
+	// the Lease of ha.kubernetes when it names one, else this raftdrill
+	// alone drills. Tests give an ha.Elector on a fake API server.
+	Leadership Leadership
 }
 
 // Daemon is `raftdrill serve`: the scheduler, the HTTP API, the metrics and
@@ -61,6 +70,8 @@ type Daemon struct {
 	runner   *runner
 	stopRuns context.CancelFunc // cancels the running drill at shutdown
 	keeper   *drill.Keeper
+	lead     Leadership // nil: no leader election
+	term     term
 
 	mu          sync.Mutex
 	cur         *setup // the configuration in force; a reload swaps it
@@ -91,7 +102,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	d := &Daemon{opts: opts, log: log, reg: reg, st: opts.State}
+	lead, err := leadership(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: opts, log: log, reg: reg, st: opts.State, lead: lead}
 	if d.st == nil {
 		st, err := state.Open(cfg.State.Dir, state.Me("serve", cfg.Server.Listen))
 		if err != nil {
@@ -107,6 +122,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	d.cur = s
 	d.metrics = exporters.New(reg, drills.Names(), s.criteria(), s.cluster.NodeIDs())
 	d.metrics.Reloaded(true, time.Now())
+	d.metrics.Leading(lead == nil) // a replica follows until it is elected
 	d.store = newStore(d.st.Runs(), retention(cfg), log)
 	if err := d.loadHistory(); err != nil {
 		_ = s.cluster.Close(ctx)
@@ -248,10 +264,24 @@ func (e *NodesLeftDownError) Error() string {
 // new runs; the running drill is cancelled and waited for while it restores
 // the nodes it stopped; every node still down is reported to the alert
 // engine, which evaluates the last run; the outbox gets a last delivery
-// round; then HTTP, the cluster connection and the state directory. It
-// returns a *NodesLeftDownError when nodes a drill took down are still
-// down at the end.
+// round; then leadership (ha.kubernetes) is given up, and HTTP, the cluster
+// connection and the state directory closed. It returns a
+// *NodesLeftDownError when nodes a drill took down are still down at the
+// end.
+//
+// With leader election, the scheduler and the HTTP API run on every
+// replica, but only the leader drills, restores and alerts (see term);
+// the Lease is kept until the leader's last drill has restored its nodes
+// and its alerts are out, so that the next leader starts on a whole
+// cluster.
 func (d *Daemon) Serve(ctx context.Context) error {
+	webConfig := d.config().Server.WebConfigFile
+	// Checked at load too; this is a file broken since, refused before
+	// anything starts.
+	if err := web.Validate(webConfig); err != nil {
+		d.Close()
+		return err
+	}
 	if d.listener == nil {
 		if _, err := d.Listen(); err != nil {
 			d.Close()
@@ -259,16 +289,38 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		}
 	}
 	stopRuns := d.stopRuns
-	keeperCtx, stopKeeper := context.WithCancel(context.Background())
-	keeperDone := make(chan struct{})
-	go func() { defer close(keeperDone); d.keeper.Run(keeperCtx) }()
-
 	if err := d.startCron(d.setup()); err != nil {
 		stopRuns()
-		stopKeeper()
-		<-keeperDone
 		d.Close()
 		return err
+	}
+	// Leadership: without election this raftdrill leads from now on.
+	electErr := make(chan error, 1)
+	stopFollowing, stopElection := func() {}, func(context.Context) {}
+	if d.lead == nil {
+		d.beginTerm()
+	} else {
+		electCtx, cancelElect := context.WithCancel(context.Background())
+		electDone := make(chan struct{})
+		go func() {
+			defer close(electDone)
+			if err := d.lead.Run(electCtx); err != nil {
+				electErr <- err
+			}
+		}()
+		followCtx, cancelFollow := context.WithCancel(context.Background())
+		followDone := make(chan struct{})
+		go func() { defer close(followDone); d.followLeadership(followCtx) }()
+		stopFollowing = func() { cancelFollow(); <-followDone }
+		stopElection = func(ctx context.Context) {
+			cancelElect() // gives the Lease up
+			select {
+			case <-electDone:
+			case <-ctx.Done():
+				d.log.Warn("gave up waiting to give the Lease up; another replica leads once it expires")
+			}
+		}
+		d.log.Info("leader election (ha.kubernetes): only the leader drills", "identity", d.lead.Identity())
 	}
 
 	d.server = &http.Server{
@@ -277,16 +329,26 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		// TLS handshakes that fail (a client speaking plain HTTP, a
+		// scanner) are logged here, not on stderr past the logger.
+		ErrorLog: slog.NewLogLogger(d.log.With("component", "http").Handler(), slog.LevelInfo),
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- d.server.Serve(d.listener) }()
+	// TLS, basic auth and headers as the web config file says. Its
+	// context is never cancelled: the shutdown below ends it, in order.
+	go func() {
+		serveErr <- web.Serve(context.Background(), d.server, d.listener, webConfig, d.log)
+	}()
 	d.ready.Store(true)
-	d.log.Info("raftdrill serving", "listen", d.listener.Addr().String(), "trigger", d.triggerPolicy(), "state_dir", d.st.Dir())
+	d.log.Info("raftdrill serving", "listen", d.listener.Addr().String(), "web_config_file", webConfig,
+		"trigger", d.triggerPolicy(), "state_dir", d.st.Dir())
 
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
+	case err = <-electErr:
+		d.log.Error("leader election failed; shutting down", "err", err)
 	}
 	d.ready.Store(false)
 	cfg := d.config()
@@ -297,11 +359,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	c := d.cron
 	d.mu.Unlock()
 	<-c.Stop().Done()
-	stopKeeper()
-	select {
-	case <-keeperDone:
-	case <-shutdownCtx.Done():
-	}
+	d.stopKeeper(shutdownCtx)
 	// 1. The running drill restores what it took down.
 	stopRuns()
 	d.runner.wait(shutdownCtx, d.log)
@@ -315,10 +373,15 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.reportLeftDown(left)
 	}
 	d.stopProbe(shutdownCtx)
-	// 3. The outbox gets a last delivery round.
+	// 3. The outbox gets a last delivery round (from the leader only).
 	if a := d.alertService(); a != nil {
 		a.Stop(shutdownCtx)
 	}
+	// 4. Another replica may lead now: this one has nothing left down
+	// that it could still bring back.
+	stopFollowing()
+	stopElection(shutdownCtx)
+	d.endTerm()
 	if e := d.server.Shutdown(shutdownCtx); e != nil && err == nil {
 		err = e
 	}
@@ -359,30 +422,43 @@ func (d *Daemon) startCron(s *setup) error {
 	return nil
 }
 
+// scheduled is a tick of a drill's schedule. Every replica ticks; only the
+// leader drills, and a follower counts the tick as skipped.
 func (d *Daemon) scheduled(name string) {
 	if _, err := d.Trigger(name, run.TriggerSchedule); err != nil {
 		var busy ErrBusy
-		if errors.As(err, &busy) {
-			d.metrics.Skipped(name)
+		var follower ErrNotLeader
+		switch {
+		case errors.As(err, &busy):
+			d.metrics.Skipped(name, exporters.SkipBusy)
 			d.log.Warn("scheduled drill skipped: another drill is running", "drill", name, "running", busy.Running.ID)
-			return
+		case errors.As(err, &follower):
+			d.metrics.Skipped(name, exporters.SkipNotLeader)
+			d.log.Debug("scheduled drill skipped: this replica does not lead", "drill", name, "leader", follower.Leader)
+		default:
+			d.log.Error("scheduled drill not started", "drill", name, "err", err)
 		}
-		d.log.Error("scheduled drill not started", "drill", name, "err", err)
 	}
 }
 
-// Trigger starts a drill now, unless one is running (ErrBusy).
+// Trigger starts a drill now, unless one is running (ErrBusy) or this
+// replica does not lead (ErrNotLeader). The drill is cancelled if this
+// replica stops leading before it ends.
 func (d *Daemon) Trigger(name, trigger string) (run.Run, error) {
 	s := d.setup()
 	dr, ok := s.drills[name]
 	if !ok {
 		return run.Run{}, fmt.Errorf("unknown drill %q", name)
 	}
+	term, err := d.currentTerm()
+	if err != nil {
+		return run.Run{}, err
+	}
 	r := run.New(name, trigger, time.Now())
 	snapshot := r // the run's goroutine writes r from the moment it starts
 	// The drill runs with the configuration in force when it started: a
 	// reload waits for it to end (the runner applies it then).
-	err := d.runner.start(&r, d.store.add, func(ctx context.Context, r *run.Run) { d.execute(ctx, s, dr, r) })
+	err = d.runner.start(&r, term, d.store.add, func(ctx context.Context, r *run.Run) { d.execute(ctx, s, dr, r) })
 	if err != nil {
 		return run.Run{}, err
 	}
@@ -415,6 +491,10 @@ func (d *Daemon) execute(ctx context.Context, s *setup, dr drill.Drill, r *run.R
 			Journal:  d.st.Journal(),
 			Live:     func(snap run.Result) { d.store.live(r.ID, snap) },
 		})
+	}
+	if errors.Is(context.Cause(ctx), errNotLeading) && res.Error != "" && !strings.Contains(res.Error, errNotLeading.Error()) {
+		// The drill says it was cancelled; this says why.
+		res.Error += ": " + errNotLeading.Error()
 	}
 	out := d.store.finish(r.ID, res, time.Now())
 	d.metrics.Record(out)

@@ -17,6 +17,7 @@ import (
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/raftdrill/raftdrill/config"
+	"github.com/raftdrill/raftdrill/exporters"
 	"github.com/raftdrill/raftdrill/internal/testenv"
 	"github.com/raftdrill/raftdrill/internal/testutil"
 	"github.com/raftdrill/raftdrill/run"
@@ -115,6 +116,11 @@ func TestTriggerRunsDrillAndMetricsCarryItsFigures(t *testing.T) {
 	if r.Status != "passed" || r.Trigger != run.TriggerAPI || r.FinishedAt == nil {
 		t.Fatalf("run: %+v", r)
 	}
+	// The run store says "passed" a moment before the metrics have the
+	// run: wait for its count.
+	testutil.WaitFor(t, "the run counted in the metrics", 10*time.Second, func() bool {
+		return promtest.ToFloat64(d.metrics.RunsTotal.WithLabelValues("leader-failover", run.StatusPassed)) == 1
+	})
 	m := r.Measurements
 	for _, k := range []string{"failover_seconds", "election_seconds", "success_ratio"} {
 		if m[k] <= 0 {
@@ -178,7 +184,7 @@ func TestScheduledRunSkippedWhileOneRuns(t *testing.T) {
 	testenv.LF(cfg).Schedule = "@every 1s"
 	d, url := startDaemon(t, cfg)
 	testutil.WaitFor(t, "a skipped scheduled run", 20*time.Second, func() bool {
-		return promtest.ToFloat64(d.metrics.SkippedRuns.WithLabelValues("leader-failover")) >= 1
+		return promtest.ToFloat64(d.metrics.SkippedRuns.WithLabelValues("leader-failover", exporters.SkipBusy)) >= 1
 	})
 	var runs []run.Run
 	get(t, url+"/runs", &runs)

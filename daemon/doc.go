@@ -6,5 +6,10 @@
 // HTTP API and the metrics, reloads its configuration on SIGHUP and
 // POST /-/reload, and shuts down in order so that a drill cut short
 // restores the nodes it stopped before the alerts are evaluated and flushed.
-// It wires the other packages together and holds no drill logic of its own.
+// It serves through a Prometheus web config file (TLS, basic auth; package
+// web), and, with several replicas electing a leader (ha.kubernetes,
+// package ha, linked with the kubernetes build tag), lets only the leader
+// drill, restore and alert: two drillers would take nodes down for two
+// drills at once. It wires the other packages together and holds no drill
+// logic of its own.
 package daemon

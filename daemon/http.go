@@ -202,13 +202,35 @@ func (d *Daemon) authorize(w http.ResponseWriter, r *http.Request, cfg *config.C
 	tokenTrouble.Lock()
 	tokenTrouble.last = ""
 	tokenTrouble.Unlock()
-	scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
+	got, ok := presentedToken(r)
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="raftdrill"`)
-		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		writeError(w, http.StatusUnauthorized,
+			"missing or wrong token: send Authorization: Bearer <token>, or %s: <token> when Authorization carries the basic auth of server.web_config_file", TokenHeader)
 		return false
 	}
 	return true
+}
+
+// TokenHeader carries the trigger token when the Authorization header
+// cannot: with basic auth in the web config file, the exporter-toolkit
+// takes Authorization for the user's password, and a request has only one.
+// The token stays a credential of its own rather than basic auth standing
+// in for it, because the basic auth user is typically Prometheus's, which
+// should read the metrics, not kill nodes.
+const TokenHeader = "X-Raftdrill-Token"
+
+// presentedToken is the token a request carries: TokenHeader if present,
+// else a Bearer (any case) Authorization.
+func presentedToken(r *http.Request) (string, bool) {
+	if tok := strings.TrimSpace(r.Header.Get(TokenHeader)); tok != "" {
+		return tok, true
+	}
+	scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(got), true
 }
 
 // readJSONBody decodes an optional JSON object body into v: one with a
@@ -278,6 +300,13 @@ func (d *Daemon) handleTrigger(w http.ResponseWriter, r *http.Request) {
 	run, err := d.Trigger(name, run.TriggerAPI)
 	if err != nil {
 		var busy ErrBusy
+		var follower ErrNotLeader
+		if errors.As(err, &follower) {
+			// Only the leader drills; a load balancer in front of the
+			// replicas sends the trigger to whichever, so say where to go.
+			writeJSON(w, http.StatusConflict, map[string]string{"error": follower.Error(), "leader": follower.Leader})
+			return
+		}
 		if errors.As(err, &busy) {
 			writeJSON(w, http.StatusConflict, map[string]string{
 				"error":   busy.Error(),

@@ -11,6 +11,7 @@ import (
 	"github.com/raftdrill/raftdrill/cluster/control/process"
 	"github.com/raftdrill/raftdrill/cluster/control/sandboxctl"
 	"github.com/raftdrill/raftdrill/config"
+	hasettings "github.com/raftdrill/raftdrill/daemon/ha/settings"
 	"github.com/raftdrill/raftdrill/probes/drill"
 	"github.com/raftdrill/raftdrill/probes/drills"
 	"github.com/raftdrill/raftdrill/state"
@@ -64,8 +65,9 @@ func statefulController(cfg *config.Config) bool {
 }
 
 // needsRestart lists what differs between old and cfg that only a restart
-// can apply, as problems with their keys: the listener, the state
-// directory, the logger, and the nodes a controller started itself.
+// can apply, as problems with their keys: the listener and its web config
+// file, the state directory, the logger, leader election, and the nodes a
+// controller started itself.
 func needsRestart(old, cfg *config.Config) config.Problems {
 	var ps config.Problems
 	add := func(key string, a, b any) {
@@ -74,9 +76,16 @@ func needsRestart(old, cfg *config.Config) config.Problems {
 		}
 	}
 	add("server.listen", old.Server.Listen, cfg.Server.Listen)
+	// Its content is read for each connection and request; its path only
+	// at start.
+	add("server.web_config_file", old.Server.WebConfigFile, cfg.Server.WebConfigFile)
 	add("state.dir", old.State.Dir, cfg.State.Dir)
 	add("log.level", old.Log.Level, cfg.Log.Level)
 	add("log.format", old.Log.Format, cfg.Log.Format)
+	// The elector campaigns with the settings it started with.
+	if old.Has(hasettings.Key) && cfg.Has(hasettings.Key) {
+		add(hasettings.Key, config.Get[*haSection](old, hasettings.Key).Config, config.Get[*haSection](cfg, hasettings.Key).Config)
+	}
 	if statefulController(old) || statefulController(cfg) {
 		add("cluster.controller.type", old.Cluster.Controller.Type, cfg.Cluster.Controller.Type)
 		add("cluster.nodes", old.Cluster.Nodes, cfg.Cluster.Nodes)
@@ -118,7 +127,7 @@ func (d *Daemon) Reload(ctx context.Context) (ReloadResult, error) {
 		}
 		return ReloadResult{}, err
 	}
-	cfg, err := LoadConfig(d.opts.ConfigPath)
+	cfg, err := LoadConfig(d.opts.ConfigPath, d.opts.Overrides...)
 	if err != nil {
 		return fail(err)
 	}

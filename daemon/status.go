@@ -56,6 +56,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 type statusView struct {
 	Cluster       string
 	Version       string
+	HA            *haStatus // nil without leader election
 	Now           time.Time
 	Refresh       int
 	Quorum        quorumState
@@ -145,6 +146,7 @@ func (d *Daemon) statusView(now time.Time) statusView {
 		Now:     now.UTC(),
 		Refresh: statusRefreshSeconds,
 		Kept:    len(runs),
+		HA:      d.haStatus(),
 	}
 	var nodeIDs []int32
 	if s.cluster != nil && s.cluster.Client != nil {

@@ -24,6 +24,9 @@ body { margin: 0; background: var(--bg); color: var(--ink);
 header { background: #1f2937; color: #f3f4f6; padding: 12px 24px; display: flex; align-items: baseline; gap: 16px; flex-wrap: wrap; }
 header h1 { font-size: 18px; margin: 0; letter-spacing: .3px; }
 header .cluster { font-weight: 600; }
+header .role { font-size: 12px; border-radius: 999px; padding: 1px 10px; font-weight: 600; }
+header .role.leader { color: var(--ok); background: var(--ok-bg); }
+header .role.follower { color: #e5e7eb; border: 1px solid #6b7280; }
 header .meta { margin-left: auto; color: #9ca3af; font-size: 12px; }
 header a { color: #cbd5e1; }
 main { max-width: 1280px; margin: 0 auto; padding: 20px 24px 32px; }
@@ -99,6 +102,7 @@ footer a { color: var(--muted); }
 <header>
   <h1>raftdrill</h1>
   <span class="cluster">cluster {{.Cluster}}</span>
+  {{with .HA}}<span class="role {{if .Leading}}leader{{else}}follower{{end}}" title="leader election (ha.kubernetes): only the leader drills">{{if .Leading}}leader · this replica ({{.Identity}}) drills{{else}}follower · {{.Identity}}; {{if .Leader}}{{.Leader}} leads and drills{{else}}no replica leads yet{{end}}{{end}}</span>{{end}}
   <span class="meta">{{if .Version}}version {{.Version}} · {{end}}updated {{time .Now}} · reloads every {{.Refresh}} s</span>
 </header>
 <main>

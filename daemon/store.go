@@ -183,8 +183,8 @@ type runner struct {
 // start begins a run of drill in the background unless one is running.
 // begin runs before start returns (so the run is visible to whoever asked
 // for it at once); exec does the work and must return when its context is
-// cancelled.
-func (rn *runner) start(r *run.Run, begin func(r *run.Run), exec func(ctx context.Context, r *run.Run)) error {
+// cancelled: at shutdown, or when term ends (the cause is errNotLeading).
+func (rn *runner) start(r *run.Run, term context.Context, begin func(r *run.Run), exec func(ctx context.Context, r *run.Run)) error {
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
 	if c := rn.current; c != nil {
@@ -195,13 +195,16 @@ func (rn *runner) start(r *run.Run, begin func(r *run.Run), exec func(ctx contex
 	if rn.ctx.Err() != nil {
 		return errors.New("shutting down")
 	}
-	ctx, cancel := context.WithCancel(rn.ctx)
+	ctx, cancel := context.WithCancelCause(rn.ctx)
+	// A term that has ended already cancels the drill at once.
+	stopWatching := context.AfterFunc(term, func() { cancel(errNotLeading) })
 	rn.current = r
 	begin(r)
 	rn.wg.Add(1)
 	go func() {
 		defer rn.wg.Done()
-		defer cancel()
+		defer cancel(nil)
+		defer stopWatching()
 		exec(ctx, r)
 		// A reload that waited for this drill applies before the next
 		// drill can start.

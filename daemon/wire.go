@@ -24,6 +24,8 @@ import (
 //     not page for them until the drill's recovery deadline has passed.
 //   - The restore loop tells the engine of nodes it cannot bring back.
 //   - Messages wait in the state directory's outbox until Slack takes them.
+//   - With leader election (ha.kubernetes), only the leader sends; a
+//     follower's engine evaluates the same observations quietly.
 //
 // Serve stops it all in order at shutdown (see Serve); ctx ending stops it
 // too.
@@ -35,6 +37,9 @@ func WireAlerts(ctx context.Context, d *Daemon, log *slog.Logger) error {
 		Log: log, Sent: d.metrics.AlertsSent, Queued: d.metrics.AlertsQueued,
 		NoScheduledDrills: !anyScheduled(s),
 		Outbox:            d.st.Outbox(),
+		// A replica of several sends nothing until it is elected (Serve
+		// tells the service when).
+		Standby: d.lead != nil,
 	})
 	d.ObserveNodes(svc.Planner)
 	d.Subscribe(svc.Engine)

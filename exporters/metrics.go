@@ -56,6 +56,7 @@ type Metrics struct {
 	ThresholdBreaches    *prometheus.CounterVec
 	Anomalies            *prometheus.CounterVec
 	SkippedRuns          *prometheus.CounterVec
+	HALeader             prometheus.Gauge
 	QuorumAvailable      prometheus.Gauge
 	NodeUp               *prometheus.GaugeVec
 	PartitionsLeaderless prometheus.Gauge
@@ -68,6 +69,15 @@ type Metrics struct {
 	ReloadSuccessful     prometheus.Gauge
 	ReloadTimestamp      prometheus.Gauge
 }
+
+// Why a scheduled run was skipped: the reason label of
+// raftdrill_drill_skipped_total.
+const (
+	SkipBusy      = "busy"       // another drill was running
+	SkipNotLeader = "not_leader" // this replica does not hold the ha.kubernetes Lease
+)
+
+var skipReasons = []string{SkipBusy, SkipNotLeader}
 
 // Restore attempt results: the result label of
 // raftdrill_node_restore_attempts_total.
@@ -142,8 +152,12 @@ func New(reg prometheus.Registerer, drills []string, criteria map[string][]strin
 		}, []string{"drill", "kind"}),
 		SkippedRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "drill_skipped_total",
-			Help: "Scheduled runs skipped because another drill was running.",
-		}, []string{"drill"}),
+			Help: "Scheduled runs skipped, by reason: busy (another drill was running), not_leader (this replica does not hold the ha.kubernetes Lease).",
+		}, []string{"drill", "reason"}),
+		HALeader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "ha_leader",
+			Help: "1 while this raftdrill drills: it holds the ha.kubernetes Lease, or leader election is off; 0 while it follows.",
+		}),
 		QuorumAvailable: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "quorum_available",
 			Help: "1 if a majority of nodes is up and every watched partition has a live leader.",
@@ -188,7 +202,7 @@ func New(reg prometheus.Registerer, drills []string, criteria map[string][]strin
 	}
 	reg.MustRegister(versioncollector.NewCollector(Namespace), m.RunsTotal, m.InProgress, m.Duration, m.LastRun, m.LastSuccess,
 		m.FailoverDuration, m.LastFailover, m.LastStepdown, m.Messages, m.LastSuccessRatio, m.ProduceLatency,
-		m.CriterionPassed, m.ThresholdBreaches, m.Anomalies, m.SkippedRuns,
+		m.CriterionPassed, m.ThresholdBreaches, m.Anomalies, m.SkippedRuns, m.HALeader,
 		m.QuorumAvailable, m.NodeUp, m.PartitionsLeaderless, m.AlertsSent, m.AlertsQueued,
 		m.BenchmarkThroughput, m.BenchmarkLatency, m.NodesAwaitingRestore, m.RestoreAttempts,
 		m.ReloadSuccessful, m.ReloadTimestamp)
@@ -221,7 +235,9 @@ func New(reg prometheus.Registerer, drills []string, criteria map[string][]strin
 		for _, k := range run.AnomalyKinds {
 			m.Anomalies.WithLabelValues(d, k)
 		}
-		m.SkippedRuns.WithLabelValues(d)
+		for _, r := range skipReasons {
+			m.SkippedRuns.WithLabelValues(d, r)
+		}
 	}
 	for _, t := range run.BenchmarkTargets {
 		for _, op := range run.BenchmarkOps {
@@ -318,8 +334,18 @@ func NodeLabel(id int32) string { return strconv.Itoa(int(id)) }
 // Started marks a drill as running.
 func (m *Metrics) Started(drill string) { m.InProgress.WithLabelValues(drill).Set(1) }
 
-// Skipped counts a scheduled run skipped because another drill ran.
-func (m *Metrics) Skipped(drill string) { m.SkippedRuns.WithLabelValues(drill).Inc() }
+// Skipped counts a scheduled run skipped, for reason (SkipBusy,
+// SkipNotLeader).
+func (m *Metrics) Skipped(drill, reason string) { m.SkippedRuns.WithLabelValues(drill, reason).Inc() }
+
+// Leading sets raftdrill_ha_leader.
+func (m *Metrics) Leading(lead bool) {
+	v := 0.0
+	if lead {
+		v = 1
+	}
+	m.HALeader.Set(v)
+}
 
 // Record feeds the metrics from one finished run.
 func (m *Metrics) Record(r run.Run) {

@@ -2,12 +2,10 @@ package ha
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,14 +14,11 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/kubernetes/scheme"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/raftdrill/raftdrill/daemon/ha/settings"
+	"github.com/raftdrill/raftdrill/internal/fakekube"
 )
 
 const (
@@ -43,65 +38,13 @@ func testConfig(identity string) Config {
 	}
 }
 
-var leasesGVR = schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
+// apiServer is one fake API server that several clients share, refusing
+// a write from a stale resourceVersion as a real one does.
+type apiServer struct{ *fakekube.APIServer }
 
-// apiServer is one fake API server that several clients share. Unlike the
-// fake clientset's tracker alone, it refuses a write made from a stale
-// resourceVersion, as a real API server does; leader election relies on it.
-type apiServer struct {
-	tracker k8stesting.ObjectTracker
-	mu      sync.Mutex
-	rv      int
-	actions []k8stesting.Action
-}
+func newAPIServer() *apiServer { return &apiServer{fakekube.New()} }
 
-func newAPIServer() *apiServer {
-	return &apiServer{tracker: k8stesting.NewObjectTracker(scheme.Scheme, scheme.Codecs.UniversalDecoder())}
-}
-
-// client is one replica's connection to s; cut makes every call fail, as
-// when the replica's node loses the network.
-func (s *apiServer) client() (*fake.Clientset, *atomic.Bool) {
-	c := &fake.Clientset{}
-	cut := new(atomic.Bool)
-	c.AddReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if cut.Load() {
-			return true, nil, errors.New("dial tcp 10.96.0.1:443: connect: network is unreachable")
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.actions = append(s.actions, a)
-		switch a.GetVerb() {
-		case "create":
-			a := a.(k8stesting.CreateAction)
-			l := a.GetObject().(*coordinationv1.Lease).DeepCopy()
-			s.rv++
-			l.ResourceVersion = strconv.Itoa(s.rv)
-			if err := s.tracker.Create(leasesGVR, l, a.GetNamespace()); err != nil {
-				return true, nil, err
-			}
-			return true, l, nil
-		case "update":
-			a := a.(k8stesting.UpdateAction)
-			l := a.GetObject().(*coordinationv1.Lease).DeepCopy()
-			cur, err := s.tracker.Get(leasesGVR, a.GetNamespace(), l.Name)
-			if err != nil {
-				return true, nil, err
-			}
-			if cur.(*coordinationv1.Lease).ResourceVersion != l.ResourceVersion {
-				return true, nil, apierrors.NewConflict(leasesGVR.GroupResource(), l.Name, errors.New("the object has been modified"))
-			}
-			s.rv++
-			l.ResourceVersion = strconv.Itoa(s.rv)
-			if err := s.tracker.Update(leasesGVR, l, a.GetNamespace()); err != nil {
-				return true, nil, err
-			}
-			return true, l, nil
-		}
-		return k8stesting.ObjectReaction(s.tracker)(a)
-	})
-	return c, cut
-}
+func (s *apiServer) client() (*fake.Clientset, *atomic.Bool) { return s.Client() }
 
 // replica is one raftdrill replica campaigning for the lease.
 type replica struct {
@@ -215,12 +158,8 @@ func TestOneLeader(t *testing.T) {
 		t.Fatal("both lead")
 	}
 	// The Lease names the leader.
-	obj, err := s.tracker.Get(leasesGVR, ns, lease)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h := obj.(*coordinationv1.Lease).Spec.HolderIdentity; h == nil || *h != leader.Identity() {
-		t.Errorf("lease holder %v, want %s", h, leader.Identity())
+	if h := s.Holder(ns, lease); h != leader.Identity() {
+		t.Errorf("lease holder %q, want %s", h, leader.Identity())
 	}
 }
 
@@ -307,13 +246,12 @@ func TestRequiredRulesCoverCalls(t *testing.T) {
 	leader.cancel()
 	<-leader.done
 	leader.done <- nil
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.actions) == 0 {
+	actions := s.Actions()
+	if len(actions) == 0 {
 		t.Fatal("no calls")
 	}
 	rules := RequiredRules(lease)
-	for _, act := range s.actions {
+	for _, act := range actions {
 		name := ""
 		switch act := act.(type) {
 		case k8stesting.GetAction:

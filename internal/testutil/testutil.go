@@ -1,6 +1,6 @@
 // Package testutil is what tests across raftdrill share and that depends on
 // nothing of raftdrill: a quiet logger, waiting on an observable condition,
-// secret files, free ports. Tests never sleep to prove that something did
+// secret files, free ports, a self-signed certificate. Tests never sleep to prove that something did
 // not happen; they wait for what they can observe, with a deadline.
 package testutil
 
