@@ -72,6 +72,7 @@ var faultCases = []faultCase{
 func TestEveryAnomalyKindIsCaught(t *testing.T) {
 	for _, tc := range faultCases {
 		t.Run(tc.drill+"/"+tc.kind, func(t *testing.T) {
+			t.Parallel() // each case has a sandbox of its own
 			cfg := testenv.ShortConfig()
 			if tc.tune != nil {
 				tc.tune(cfg)

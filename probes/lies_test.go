@@ -70,6 +70,7 @@ var lieCases = []lieCase{
 func TestLyingClusterIsNamed(t *testing.T) {
 	for _, tc := range lieCases {
 		t.Run(tc.drill+"/"+tc.name, func(t *testing.T) {
+			t.Parallel() // each case has a sandbox and a proxy of its own
 			cfg := testenv.ShortConfig()
 			testenv.LF(cfg).ReadBack.CatchUpTimeout = 2 * time.Second
 			testenv.FR(cfg).ReadBack.CatchUpTimeout = 2 * time.Second
