@@ -95,7 +95,9 @@ type TLSFiles struct {
 // localhost, and writes them to files in a directory of the test.
 func LoopbackTLS(t testing.TB) TLSFiles {
 	t.Helper()
-	ca := NewCA(t, "raftdrill test CA")
+	// A name of its own: a client given another test's CA is then told
+	// plainly that the authority is unknown.
+	ca := NewCA(t, "raftdrill test CA "+serial(t).String())
 	cert, key := ca.Issue(t, "raftdrill sandbox", "127.0.0.1", "localhost")
 	dir := t.TempDir()
 	f := TLSFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem")}
