@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -257,7 +259,14 @@ func (s *kafkaServer) startTLS(raw net.Conn) (net.Conn, bool) {
 	tc := tls.Server(raw, s.lis.tls)
 	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tc.Handshake(); err != nil {
-		s.n.log.Info("TLS handshake failed", "client", raw.RemoteAddr().String(), "err", err)
+		// A client that left without a word (a TCP health check) is
+		// not news; one that refused the certificate, or spoke
+		// plaintext, is.
+		lvl := slog.LevelInfo
+		if errors.Is(err, io.EOF) {
+			lvl = slog.LevelDebug
+		}
+		s.n.log.Log(context.Background(), lvl, "TLS handshake failed", "client", raw.RemoteAddr().String(), "err", err)
 		return nil, false
 	}
 	_ = raw.SetDeadline(time.Time{})

@@ -369,8 +369,10 @@ func (c *Client) admin() (sarama.ClusterAdmin, error) {
 	conf.Admin.Timeout = c.timeout
 	a, err := sarama.NewClusterAdmin(c.Addrs(), conf)
 	if err != nil {
+		// Sarama's cluster client does not always keep the brokers'
+		// errors: a refusal is then found by asking the nodes.
 		var ae *AuthError
-		if errors.As(explain(Node{}, c.sasl, err), &ae) {
+		if errors.Is(err, sarama.ErrOutOfBrokers) || errors.As(explain(Node{}, c.sasl, err), &ae) {
 			if named := c.refusal(); named != nil {
 				return nil, named
 			}

@@ -57,7 +57,9 @@ func dialRaw(n Node, timeout time.Duration, fallback int16, sec security) (*rawC
 	resp, err := rc.do(req)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("ApiVersions: %w", err)
+		// With TLS 1.3 a node's verdict on raftdrill's certificate
+		// arrives here, with the first answer, not in the handshake.
+		return nil, explain(n, sec.sasl, fmt.Errorf("ApiVersions: %w", err))
 	}
 	if av := resp.(*kmsg.ApiVersionsResponse); av.ErrorCode == 0 {
 		for _, k := range av.ApiKeys {

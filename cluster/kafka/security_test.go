@@ -59,24 +59,35 @@ func TestTLSAndSASLThroughSaramaAndTheRawReadBack(t *testing.T) {
 	}
 }
 
-// A wrong password and an untrusted certificate are named as such, by the
-// node and address, on both kinds of connection, at once.
+// A wrong password, an untrusted certificate, a missing client certificate
+// and a mechanism the node does not offer are named as such, by the node and address, on both kinds of
+// connection, at once.
 func TestSecurityRefusalsSayWhy(t *testing.T) {
 	cases := []struct {
-		name string
-		tune func(*config.Config)
-		want []string
+		name    string
+		sandbox func(*config.Config) // before it starts
+		tune    func(*config.Config) // the client's side
+		want    []string
 	}{
-		{"wrong password", func(c *config.Config) {
+		{"wrong password", nil, func(c *config.Config) {
 			c.Cluster.SASL.PasswordFile = testutil.SecretFile(t, "wrong", "wrong")
 		}, []string{`SASL SCRAM-SHA-512 authentication failed for user "drill"`, "invalid credentials"}},
-		{"untrusted certificate", func(c *config.Config) {
+		{"untrusted certificate", nil, func(c *config.Config) {
 			c.Cluster.TLS.CAFile = testutil.LoopbackTLS(t).CA
 		}, []string{"TLS certificate not trusted", "x509: certificate signed by unknown authority"}},
+		{"client certificate required", func(c *config.Config) {
+			testenv.Sandbox(c).TLS.ClientCAFile = testutil.LoopbackTLS(t).CA
+		}, func(*config.Config) {}, []string{"TLS handshake refused by the node", "remote error: tls: certificate required"}},
+		{"mechanism not offered", nil, func(c *config.Config) {
+			c.Cluster.SASL.Mechanism = config.SASLPlain
+		}, []string{"SASL mechanism PLAIN not offered by the node"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, _ := secureConfig(t, config.SASLScramSHA512, "right")
+			if tc.sandbox != nil {
+				tc.sandbox(cfg)
+			}
 			sb, _ := testenv.Cluster(t, cfg)
 			tc.tune(cfg)
 			client := testenv.Client(t, cfg, sb.Addrs()...)
