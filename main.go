@@ -274,6 +274,8 @@ func sandboxCmd() *cobra.Command {
 	var control, dataDir, fsync string
 	var electMin, electMax time.Duration
 	var perProcess bool
+	var tlsOpts sandboxctl.TLS
+	var mechanisms, users []string
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run a sandbox cluster as its own process, with the control API",
@@ -285,11 +287,23 @@ func sandboxCmd() *cobra.Command {
 			if electMin <= 0 || electMax < electMin {
 				return exitError{exitCannotRun, fmt.Errorf("--election-timeout-min %s, --election-timeout-max %s: need 0 < min <= max", electMin, electMax)}
 			}
+			sasl := sandboxctl.SASL{Mechanisms: mechanisms}
+			for _, u := range users {
+				user, err := sandboxctl.ParseUser(u)
+				if err != nil {
+					return exitError{exitCannotRun, err}
+				}
+				sasl.Users = append(sasl.Users, user)
+			}
+			if err := sandboxctl.CheckFlags(tlsOpts, sasl); err != nil {
+				return exitError{exitCannotRun, err}
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			err := sandboxctl.Serve(cmd.Context(), sandboxctl.ServeOptions{
 				Nodes: nodes, KafkaBasePort: basePort, ControlListen: control,
 				ElectionTimeoutMin: electMin, ElectionTimeoutMax: electMax,
 				DataDir: dataDir, Fsync: fsync, ProcessPerNode: perProcess,
+				TLS: tlsOpts, SASL: sasl,
 				Log: log, Out: os.Stdout,
 			})
 			if err != nil {
@@ -307,6 +321,11 @@ func sandboxCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "where the nodes keep their logs (empty: a temporary directory removed on exit)")
 	cmd.Flags().StringVar(&fsync, "fsync", "always", "always (fsync once per Raft ready) or never (a kill loses what was not written out)")
 	cmd.Flags().BoolVar(&perProcess, "process-per-node", false, "run each node as its own process: kill is SIGKILL, pause is SIGSTOP")
+	cmd.Flags().StringVar(&tlsOpts.CertFile, "tls-cert-file", "", "serve Kafka over TLS with this certificate (PEM, with its chain)")
+	cmd.Flags().StringVar(&tlsOpts.KeyFile, "tls-key-file", "", "the TLS certificate's private key (PEM)")
+	cmd.Flags().StringVar(&tlsOpts.ClientCAFile, "tls-client-ca-file", "", "require a client certificate signed by one of these CAs (PEM)")
+	cmd.Flags().StringSliceVar(&mechanisms, "sasl-mechanism", nil, "SASL mechanism offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (repeat or comma-separate; none with --sasl-user: all three)")
+	cmd.Flags().StringArrayVar(&users, "sasl-user", nil, "demand SASL; a user, as NAME:PASSWORD_FILE (repeat for more)")
 	cmd.AddCommand(&cobra.Command{
 		Use:                "node",
 		Short:              "One sandbox node as its own process (started by the sandbox itself)",

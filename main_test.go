@@ -45,10 +45,10 @@ type sandboxProc struct {
 
 // startSandbox runs `raftdrill sandbox` on free ports and reads its
 // addresses from its output.
-func startSandbox(t *testing.T) sandboxProc {
+func startSandbox(t *testing.T, extra ...string) sandboxProc {
 	t.Helper()
-	cmd := exec.Command(binary, "sandbox", "--kafka-base-port", "0", "--control-listen", "127.0.0.1:0",
-		"--election-timeout-min", "200ms", "--election-timeout-max", "400ms")
+	cmd := exec.Command(binary, append([]string{"sandbox", "--kafka-base-port", "0", "--control-listen", "127.0.0.1:0",
+		"--election-timeout-min", "200ms", "--election-timeout-max", "400ms"}, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -62,7 +62,8 @@ type Options struct {
 	ProcessPerNode bool
 	Command        []string
 
-	// Listener configures the Kafka listeners (TLS, SASL).
+	// Listener configures the Kafka listeners (TLS, SASL), in child
+	// processes too.
 	Listener ListenerOptions
 
 	Faults Faults
@@ -115,6 +116,7 @@ type Cluster struct {
 	lat     latency
 	links   linkTable
 	proc    *procParent // process-per-node only
+	lis     *listener   // Options.Listener, built once for every node
 
 	// ops serialises what changes the cluster's shape (kill, restart,
 	// pause, partition, topic creation, close).
@@ -181,8 +183,12 @@ func New(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	lis, err := opts.Listener.build()
+	if err != nil {
+		return nil, err
+	}
 	c := &Cluster{
-		opts: opts, log: opts.Logger.With("component", "sandbox"),
+		opts: opts, log: opts.Logger.With("component", "sandbox"), lis: lis,
 		faults: newFaultState(opts.Faults), leaders: map[uint64]*leaderState{}, loses: map[tp]hideRec{},
 	}
 	c.dir = opts.DataDir
@@ -219,9 +225,14 @@ func New(opts Options) (*Cluster, error) {
 	c.mu.Lock()
 	c.timeline = nil
 	c.mu.Unlock()
-	c.log.Info("sandbox cluster started", "nodes", c.Addrs(), "dir", c.dir, "fsync", opts.Fsync, "process_per_node", opts.ProcessPerNode)
+	c.log.Info("sandbox cluster started", "nodes", c.Addrs(), "dir", c.dir, "fsync", opts.Fsync, "process_per_node", opts.ProcessPerNode,
+		"tls", lis.tls != nil, "sasl", lis.mechanisms())
 	return c, nil
 }
+
+// Listener is how the nodes' Kafka listeners are configured, for a
+// sandbox that must be reached the same way (the benchmark's baseline).
+func (c *Cluster) Listener() ListenerOptions { return c.opts.Listener }
 
 func withDefaults(o Options) (Options, error) {
 	if o.Nodes < 1 {
@@ -328,7 +339,7 @@ func (c *Cluster) startMember(m *member) error {
 		m.ctl = ctl
 		return nil
 	}
-	n, err := startNode(spec, &localEnv{c: c}, c.log, m.kafkaLn, m.raftLn, c.opts.Listener)
+	n, err := startNode(spec, &localEnv{c: c}, c.log, m.kafkaLn, m.raftLn, c.lis)
 	m.kafkaLn, m.raftLn = nil, nil
 	if err != nil {
 		return err

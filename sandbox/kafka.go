@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"bufio"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -19,32 +18,8 @@ import (
 // many produce requests can wait for Raft at once; their answers go back in
 // request order, as Kafka's do. An acks=0 produce gets no answer.
 //
-// ListenerOptions are where TLS and SASL plug in: with a tls.Config the
-// listener speaks TLS, and with an Authenticator every request but
-// ApiVersions and the SASL exchange waits for a successful authentication.
-
-// ListenerOptions configure every node's Kafka listener (in this process;
-// nodes in child processes listen in plaintext for now).
-type ListenerOptions struct {
-	TLS  *tls.Config
-	SASL Authenticator
-}
-
-// Authenticator runs a SASL exchange (SaslHandshake, then SaslAuthenticate
-// rounds) for a connection.
-type Authenticator interface {
-	// Mechanisms lists the mechanisms offered, e.g. PLAIN, SCRAM-SHA-256.
-	Mechanisms() []string
-	// Start begins an exchange with a mechanism from Mechanisms.
-	Start(mechanism string) (SASLSession, error)
-}
-
-// SASLSession is one connection's SASL exchange.
-type SASLSession interface {
-	// Step takes the client's token and returns the server's; done is
-	// true once the client is authenticated.
-	Step(token []byte) (reply []byte, done bool, err error)
-}
+// A listener with TLS runs the handshake first, and one with SASL runs the
+// authentication exchange (listener.go) before the loop above starts.
 
 // maxFrame bounds one request, as Kafka's socket.request.max.bytes does.
 const maxFrame = 100 << 20
@@ -53,9 +28,9 @@ const maxFrame = 100 << 20
 const maxInFlight = 512
 
 type kafkaServer struct {
-	n  *node
-	ln net.Listener
-	lo ListenerOptions
+	n   *node
+	ln  net.Listener
+	lis *listener
 
 	stopc chan struct{}
 	wg    sync.WaitGroup
@@ -63,11 +38,11 @@ type kafkaServer struct {
 	conns map[net.Conn]struct{}
 }
 
-func newKafkaServer(n *node, ln net.Listener, lo ListenerOptions) *kafkaServer {
-	if lo.TLS != nil {
-		ln = tls.NewListener(ln, lo.TLS)
-	}
-	return &kafkaServer{n: n, ln: ln, lo: lo, stopc: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+// newKafkaServer serves Kafka on ln. TLS is started per connection rather
+// than with tls.NewListener, so that conns holds the TCP connections and a
+// kill drops them as a dying process does, without a close_notify.
+func newKafkaServer(n *node, ln net.Listener, lis *listener) *kafkaServer {
+	return &kafkaServer{n: n, ln: ln, lis: lis, stopc: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 }
 
 func (s *kafkaServer) start() {
@@ -121,9 +96,6 @@ type clientConn struct {
 	c     net.Conn
 	order chan chan []byte // answers, in request order
 
-	mu            sync.Mutex
-	authenticated bool
-	sasl          SASLSession
 }
 
 type reqHeader struct {
@@ -133,7 +105,18 @@ type reqHeader struct {
 }
 
 func (s *kafkaServer) serve(c net.Conn) {
-	cc := &clientConn{s: s, c: c, order: make(chan chan []byte, maxInFlight), authenticated: s.lo.SASL == nil}
+	if s.lis.tls != nil {
+		var ok bool
+		if c, ok = s.startTLS(c); !ok {
+			return
+		}
+		defer c.Close()
+	}
+	cc := &clientConn{s: s, c: c, order: make(chan chan []byte, maxInFlight)}
+	r := bufio.NewReaderSize(c, 64<<10)
+	if s.lis.sasl != nil && !cc.authenticate(r) {
+		return
+	}
 	done := make(chan struct{})
 	var writer sync.WaitGroup
 	writer.Add(1)
@@ -146,7 +129,6 @@ func (s *kafkaServer) serve(c net.Conn) {
 		c.Close()
 		writer.Wait()
 	}()
-	r := bufio.NewReaderSize(c, 64<<10)
 	for {
 		frame, err := readFrame(r)
 		if err != nil {
@@ -159,29 +141,20 @@ func (s *kafkaServer) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
+		if hdr.key == int16(kmsg.ApiVersions) && !supported(hdr.key, hdr.version) {
+			slot := make(chan []byte, 1)
+			cc.order <- slot
+			slot <- encodeResponse(hdr, cc.apiVersions(hdr))
+			continue
+		}
 		req := kmsg.RequestForKey(hdr.key)
 		if req == nil || !supported(hdr.key, hdr.version) {
-			if hdr.key == int16(kmsg.ApiVersions) {
-				// Answer with what is supported, in version 0, as
-				// Kafka does, so the client can pick again.
-				slot := make(chan []byte, 1)
-				cc.order <- slot
-				resp := apiVersionsResponse(s.lo.SASL != nil)
-				resp.ErrorCode = 35 // UNSUPPORTED_VERSION
-				resp.SetVersion(0)
-				slot <- encodeResponse(hdr, resp)
-				continue
-			}
 			s.n.log.Debug("unsupported request; closing the connection", "key", hdr.key, "version", hdr.version)
 			return
 		}
 		req.SetVersion(hdr.version)
 		if err := req.ReadFrom(body); err != nil {
 			s.n.log.Debug("malformed request; closing the connection", "key", hdr.key, "err", err)
-			return
-		}
-		if !cc.isAuthenticated() && !saslAllowed(hdr.key) {
-			s.n.log.Debug("request before authentication; closing the connection", "key", hdr.key)
 			return
 		}
 		if pr, ok := req.(*kmsg.ProduceRequest); ok && pr.Acks == 0 {
@@ -210,14 +183,18 @@ func (s *kafkaServer) serve(c net.Conn) {
 	}
 }
 
-func (cc *clientConn) isAuthenticated() bool {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return cc.authenticated
-}
-
-func saslAllowed(key int16) bool {
-	return key == int16(kmsg.ApiVersions) || key == int16(kmsg.SASLHandshake) || key == int16(kmsg.SASLAuthenticate)
+// apiVersions answers an ApiVersions request. One of a version the node
+// does not speak is answered in version 0 with UNSUPPORTED_VERSION and
+// what is supported, as Kafka does, so the client can pick again.
+func (cc *clientConn) apiVersions(hdr reqHeader) kmsg.Response {
+	resp := apiVersionsResponse(cc.s.lis.sasl != nil)
+	if !supported(hdr.key, hdr.version) {
+		resp.ErrorCode = 35 // UNSUPPORTED_VERSION
+		resp.SetVersion(0)
+		return resp
+	}
+	resp.SetVersion(hdr.version)
+	return resp
 }
 
 func (cc *clientConn) writeLoop(done <-chan struct{}) {
@@ -308,7 +285,7 @@ func (cc *clientConn) handle(req kmsg.Request) kmsg.Response {
 	n := cc.s.n
 	switch r := req.(type) {
 	case *kmsg.ApiVersionsRequest:
-		resp := apiVersionsResponse(cc.s.lo.SASL != nil)
+		resp := apiVersionsResponse(cc.s.lis.sasl != nil)
 		resp.SetVersion(r.Version)
 		return resp
 	case *kmsg.MetadataRequest:
@@ -326,51 +303,22 @@ func (cc *clientConn) handle(req kmsg.Request) kmsg.Response {
 	case *kmsg.InitProducerIDRequest:
 		return n.handleInitProducerID(r)
 	case *kmsg.SASLHandshakeRequest:
-		return cc.handleSASLHandshake(r)
+		// Authenticated already, or a listener without SASL: Kafka's
+		// answer, as it does not re-authenticate by default.
+		resp := r.ResponseKind().(*kmsg.SASLHandshakeResponse)
+		resp.ErrorCode = errIllegalSASLState
+		return resp
 	case *kmsg.SASLAuthenticateRequest:
-		return cc.handleSASLAuthenticate(r)
-	}
-	return nil
-}
-
-func (cc *clientConn) handleSASLHandshake(r *kmsg.SASLHandshakeRequest) kmsg.Response {
-	resp := r.ResponseKind().(*kmsg.SASLHandshakeResponse)
-	auth := cc.s.lo.SASL
-	resp.SupportedMechanisms = auth.Mechanisms()
-	sess, err := auth.Start(r.Mechanism)
-	if err != nil {
-		resp.ErrorCode = 33 // UNSUPPORTED_SASL_MECHANISM
-		return resp
-	}
-	cc.mu.Lock()
-	cc.sasl = sess
-	cc.mu.Unlock()
-	return resp
-}
-
-func (cc *clientConn) handleSASLAuthenticate(r *kmsg.SASLAuthenticateRequest) kmsg.Response {
-	resp := r.ResponseKind().(*kmsg.SASLAuthenticateResponse)
-	cc.mu.Lock()
-	sess := cc.sasl
-	cc.mu.Unlock()
-	if sess == nil {
-		resp.ErrorCode = 34 // ILLEGAL_SASL_STATE
-		return resp
-	}
-	reply, done, err := sess.Step(r.SASLAuthBytes)
-	if err != nil {
-		resp.ErrorCode = 58 // SASL_AUTHENTICATION_FAILED
-		msg := err.Error()
+		resp := r.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+		resp.ErrorCode = errIllegalSASLState
+		msg := "SaslAuthenticate request received after successful authentication"
+		if cc.s.lis.sasl == nil {
+			msg = "this listener does not take SASL"
+		}
 		resp.ErrorMessage = &msg
 		return resp
 	}
-	resp.SASLAuthBytes = reply
-	if done {
-		cc.mu.Lock()
-		cc.authenticated, cc.sasl = true, nil
-		cc.mu.Unlock()
-	}
-	return resp
+	return nil
 }
 
 // versions are the requests a node answers and the versions it handles:

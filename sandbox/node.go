@@ -129,7 +129,7 @@ type parkedMsg struct {
 
 // startNode starts a node. Listeners may be given (already bound); nil
 // ones are opened on the spec's addresses.
-func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net.Listener, lo ListenerOptions) (*node, error) {
+func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net.Listener, lis *listener) (*node, error) {
 	n := &node{
 		spec: spec, env: env, log: log.With("node", spec.ID), gate: newGate(), stopc: make(chan struct{}), started: time.Now(),
 		groups: map[uint64]*group{}, parts: map[string]map[int32]*partition{}, running: map[string]*topicMeta{}, parked: map[uint64][]parkedMsg{},
@@ -153,7 +153,7 @@ func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net
 		}
 	}
 	n.tr = newTransport(n, raftLn, spec.Peers, env.linkAllowed)
-	n.kafka = newKafkaServer(n, kafkaLn, lo)
+	n.kafka = newKafkaServer(n, kafkaLn, lis)
 
 	var voters []uint64
 	for _, p := range spec.Peers {

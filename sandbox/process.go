@@ -170,6 +170,15 @@ func (p *procParent) start(spec nodeSpec) (memberCtl, error) {
 		argv = []string{exe, "sandbox", "node"}
 	}
 	args := append(append([]string(nil), argv[1:]...), "--spec", string(specJSON), "--parent", p.addr)
+	// The listener's key and passwords go through stdin, never the
+	// command line, which every user of the host can read.
+	var listenerJSON []byte
+	if lo := p.c.opts.Listener; lo.TLS != nil || lo.SASL != nil {
+		if listenerJSON, err = json.Marshal(lo); err != nil {
+			return nil, err
+		}
+		args = append(args, "--listener-stdin")
+	}
 	cmd := exec.Command(argv[0], args...)
 	cmd.Stderr = os.Stderr
 	if p.c.opts.Logger != nil {
@@ -187,6 +196,11 @@ func (p *procParent) start(spec nodeSpec) (memberCtl, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start node %d: %w", spec.ID, err)
+	}
+	if listenerJSON != nil {
+		// A child that dies before it reads it fails the write, and
+		// then says so before "ready" below.
+		_, _ = stdin.Write(append(listenerJSON, '\n'))
 	}
 	ch := &childMember{id: spec.ID, cmd: cmd, stdin: stdin, exited: make(chan struct{}), client: &http.Client{}}
 	sc := bufio.NewScanner(stdout)
@@ -392,12 +406,34 @@ func NodeMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.SetOutput(stderr)
 	specJSON := fs.String("spec", "", "the node's spec (JSON), as the sandbox writes it")
 	parent := fs.String("parent", "", "the parent sandbox's endpoint for its nodes")
+	listenerStdin := fs.Bool("listener-stdin", false, "read the Kafka listener's options (JSON, one line) from stdin first")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var spec nodeSpec
 	if err := json.Unmarshal([]byte(*specJSON), &spec); err != nil {
 		return fmt.Errorf("--spec: %w", err)
+	}
+	var in *bufio.Reader
+	if stdin != nil {
+		in = bufio.NewReader(stdin)
+	}
+	var lo ListenerOptions
+	if *listenerStdin {
+		if in == nil {
+			return errors.New("--listener-stdin: no stdin")
+		}
+		line, err := in.ReadBytes('\n')
+		if err != nil {
+			return fmt.Errorf("--listener-stdin: %w", err)
+		}
+		if err := json.Unmarshal(line, &lo); err != nil {
+			return fmt.Errorf("--listener-stdin: %w", err)
+		}
+	}
+	lis, err := lo.build()
+	if err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	env := &childEnv{parent: "http://" + *parent, out: stdout, client: &http.Client{Timeout: 2 * time.Second}}
@@ -407,7 +443,7 @@ func NodeMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	defer ln.Close()
-	n, err := startNode(spec, env, log, nil, nil, ListenerOptions{})
+	n, err := startNode(spec, env, log, nil, nil, lis)
 	if err != nil {
 		return err
 	}
@@ -418,9 +454,9 @@ func NodeMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	env.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if stdin != nil {
+	if in != nil {
 		go func() {
-			_, _ = io.Copy(io.Discard, stdin)
+			_, _ = io.Copy(io.Discard, in)
 			cancel()
 		}()
 	}

@@ -118,7 +118,13 @@ var ErrUnknownNode = errors.New("unknown node")
 // not be reached, so the cluster cannot have acted on it.
 type DialError struct{ Err error }
 
-func (e DialError) Error() string { return "connect: " + e.Err.Error() }
+func (e DialError) Error() string {
+	var ae *AuthError
+	if errors.As(e.Err, &ae) {
+		return ae.Error() // it says what refused what, and where
+	}
+	return "connect: " + e.Err.Error()
+}
 func (e DialError) Unwrap() error { return e.Err }
 
 // Broker returns the open connection to node id, dialling it if needed.
@@ -138,7 +144,7 @@ func (p *Pool) Broker(id int32) (*sarama.Broker, error) {
 	}
 	b := sarama.NewBroker(n.Address)
 	if err := b.Open(conf); err != nil {
-		return nil, DialError{err}
+		return nil, DialError{explain(n, p.c.sasl, err)}
 	}
 	// Open dials in the background; Connected waits for it.
 	if ok, err := b.Connected(); !ok {
@@ -146,7 +152,7 @@ func (p *Pool) Broker(id int32) (*sarama.Broker, error) {
 		if err == nil {
 			err = errors.New("not connected")
 		}
-		return nil, DialError{err}
+		return nil, DialError{explain(n, p.c.sasl, err)}
 	}
 	p.conns[id] = b
 	return b, nil
@@ -296,7 +302,13 @@ func (h Health) Problems() []string {
 				why = v.Err
 			}
 		}
-		out = append(out, fmt.Sprintf("nodes %v not reachable (node %d: %v)", h.Unreachable, h.Unreachable[0], why))
+		var ae *AuthError
+		if errors.As(why, &ae) {
+			// It names the node and its address itself.
+			out = append(out, fmt.Sprintf("nodes %v not reachable: %v", h.Unreachable, ae))
+		} else {
+			out = append(out, fmt.Sprintf("nodes %v not reachable (node %d: %v)", h.Unreachable, h.Unreachable[0], why))
+		}
 	}
 	if h.MissingTopic {
 		out = append(out, "drill topic missing")
@@ -357,9 +369,42 @@ func (c *Client) admin() (sarama.ClusterAdmin, error) {
 	conf.Admin.Timeout = c.timeout
 	a, err := sarama.NewClusterAdmin(c.Addrs(), conf)
 	if err != nil {
+		// Sarama's cluster client does not always keep the brokers'
+		// errors: a refusal is then found by asking the nodes.
+		var ae *AuthError
+		if errors.Is(err, sarama.ErrOutOfBrokers) || errors.As(explain(Node{}, c.sasl, err), &ae) {
+			if named := c.refusal(); named != nil {
+				return nil, named
+			}
+		}
 		return nil, fmt.Errorf("connect to the cluster: %w", err)
 	}
 	return a, nil
+}
+
+// refusal asks every node, concurrently, and returns the first one's
+// refusal on TLS or SASL grounds (nil if none refuses): sarama's cluster
+// client says only that it ran out of brokers, not which refused what.
+func (c *Client) refusal() error {
+	p := c.Pool()
+	defer p.Close()
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = p.Broker(n.ID)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			return ae
+		}
+	}
+	return nil
 }
 
 // EnsureTopic creates the topic, and accepts one that already exists.

@@ -36,18 +36,19 @@ type security struct {
 // maxFrame bounds one answer, as a broker's socket.request.max.bytes does.
 const maxFrame = 256 << 20
 
-// dialRaw connects to addr and asks which Fetch versions the node speaks
+// dialRaw connects to node n and asks which Fetch versions it speaks
 // (ApiVersions v0, which every broker answers); a node that does not
 // answer it is read with the version the client's Kafka version implies.
-func dialRaw(addr string, timeout time.Duration, fallback int16, sec security) (*rawConn, error) {
-	conn, err := net.DialTimeout("tcp", addr, timeout)
+// A refusal on TLS or SASL grounds is an *AuthError.
+func dialRaw(n Node, timeout time.Duration, fallback int16, sec security) (*rawConn, error) {
+	conn, err := net.DialTimeout("tcp", n.Address, timeout)
 	if err != nil {
 		return nil, DialError{err}
 	}
 	if sec.tls.Enabled {
 		_ = conn.SetDeadline(time.Now().Add(timeout))
-		if conn, err = startTLS(conn, addr, sec.tls); err != nil {
-			return nil, err
+		if conn, err = startTLS(conn, n.Address, sec.tls); err != nil {
+			return nil, explain(n, sec.sasl, err)
 		}
 	}
 	rc := &rawConn{conn: conn, timeout: timeout, fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID("raftdrill")), maxFetch: fallback}
@@ -56,7 +57,9 @@ func dialRaw(addr string, timeout time.Duration, fallback int16, sec security) (
 	resp, err := rc.do(req)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("ApiVersions: %w", err)
+		// With TLS 1.3 a node's verdict on raftdrill's certificate
+		// arrives here, with the first answer, not in the handshake.
+		return nil, explain(n, sec.sasl, fmt.Errorf("ApiVersions: %w", err))
 	}
 	if av := resp.(*kmsg.ApiVersionsResponse); av.ErrorCode == 0 {
 		for _, k := range av.ApiKeys {
@@ -68,7 +71,7 @@ func dialRaw(addr string, timeout time.Duration, fallback int16, sec security) (
 	if sec.sasl.Mechanism != "" {
 		if err := rc.authenticate(sec.sasl); err != nil {
 			conn.Close()
-			return nil, err
+			return nil, explain(n, sec.sasl, err)
 		}
 	}
 	return rc, nil

@@ -33,6 +33,7 @@ func startTLS(conn net.Conn, addr string, t config.TLS) (net.Conn, error) {
 	}
 	tconn := tls.Client(conn, tc)
 	if err := tconn.Handshake(); err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
 	return tconn, nil
@@ -55,6 +56,8 @@ func (rc *rawConn) authenticate(s config.SASL) error {
 	if hr := resp.(*kmsg.SASLHandshakeResponse); hr.ErrorCode != 0 {
 		return fmt.Errorf("SASL handshake: %w (the node offers %v)", kerr.ErrorForCode(hr.ErrorCode), hr.SupportedMechanisms)
 	}
+	// A node that refuses the credentials answers with an error code and
+	// a message; it then closes the connection, as Kafka does.
 	step := func(out []byte) ([]byte, error) {
 		req := kmsg.NewPtrSASLAuthenticateRequest()
 		req.SetVersion(0)
@@ -65,11 +68,11 @@ func (rc *rawConn) authenticate(s config.SASL) error {
 		}
 		ar := resp.(*kmsg.SASLAuthenticateResponse)
 		if ar.ErrorCode != 0 {
-			msg := ""
+			r := saslRefusal{code: kerr.ErrorForCode(ar.ErrorCode)}
 			if ar.ErrorMessage != nil {
-				msg = ": " + *ar.ErrorMessage
+				r.msg = *ar.ErrorMessage
 			}
-			return nil, fmt.Errorf("%w%s", kerr.ErrorForCode(ar.ErrorCode), msg)
+			return nil, r
 		}
 		return ar.SASLAuthBytes, nil
 	}

@@ -360,7 +360,11 @@ func (r *LogReader) fetch(lr *LogRead) (*kmsg.FetchResponseTopicPartition, error
 			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
 		}
 		if r.conn == nil {
-			conn, err := dialRaw(r.node.Address, r.c.timeout, r.c.fetchVersion(), security{r.c.tls, r.c.sasl})
+			conn, err := dialRaw(r.node, r.c.timeout, r.c.fetchVersion(), security{r.c.tls, r.c.sasl})
+			var ae *AuthError
+			if errors.As(err, &ae) {
+				return nil, err // the next attempt would be refused the same way
+			}
 			if err != nil {
 				last = err
 				continue

@@ -53,10 +53,15 @@ func Section[T any](c *config.Config, spec drill.Spec) T {
 func Cluster(t testing.TB, c *config.Config) (*sandbox.Cluster, *kafka.Client) {
 	t.Helper()
 	e := Sandbox(c)
+	lo, err := sandboxctl.Listener(e.TLS, e.SASL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sb, err := sandbox.New(sandbox.Options{
 		Nodes:              e.Nodes,
 		ElectionTimeoutMin: e.ElectionTimeoutMin,
 		ElectionTimeoutMax: e.ElectionTimeoutMax,
+		Listener:           lo,
 		Faults:             e.Faults,
 		Logger:             testutil.Log(),
 	})

@@ -43,6 +43,11 @@ func Preflight(ctx context.Context, env Env) error {
 		return errors.New(msg)
 	}
 	if err := env.Client.EnsureTopic(topic.Name, topic.Partitions, topic.ReplicationFactor); err != nil {
+		var ae *kafka.AuthError
+		if errors.As(err, &ae) {
+			// The refusal is the news, whatever raftdrill was doing.
+			return fmt.Errorf("cluster unhealthy before drill: %w", ae)
+		}
 		return fmt.Errorf("cluster unhealthy before drill: %w", err)
 	}
 	// A freshly created topic may need a moment to elect its leaders.

@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -39,6 +40,7 @@ type Probe struct {
 	known   map[string]int32 // partitions per topic, remembered for when no node can tell
 	ensure  bool             // create the drill topic before the next check
 	missing string           // last missing-topics line logged
+	refused string           // last refusal logged
 }
 
 // New returns a probe of the cluster client c reaches, configured by
@@ -66,6 +68,10 @@ type NodeStatus struct {
 	ID  int32
 	Up  bool
 	Err string // why it is counted down
+	// Refused: the node refused raftdrill on TLS or SASL grounds (a
+	// wrong password, an untrusted certificate), or raftdrill refused
+	// the node's certificate; it is counted down, but it may well run.
+	Refused bool
 }
 
 // TopicPartition names one watched partition.
@@ -122,7 +128,16 @@ func (o Observation) Down() []int32 {
 func (o Observation) Reasons() []string {
 	var out []string
 	if !o.Majority {
-		out = append(out, fmt.Sprintf("%d of %d nodes up, %d needed for a majority", o.Up, len(o.Nodes), len(o.Nodes)/2+1))
+		line := fmt.Sprintf("%d of %d nodes up, %d needed for a majority", o.Up, len(o.Nodes), len(o.Nodes)/2+1)
+		// A refusal is a configuration to fix, not a node to restart:
+		// the reason says which.
+		for _, n := range o.Nodes {
+			if n.Refused {
+				line += ": " + n.Err
+				break
+			}
+		}
+		out = append(out, line)
 	}
 	if n := len(o.Leaderless); n > 0 {
 		names := make([]string, 0, n)
@@ -166,16 +181,23 @@ func (q *Probe) Check(ctx context.Context) Observation {
 	}
 	answers := q.askNodes(ctx)
 	up := map[int32]bool{}
+	refused := ""
 	for _, a := range answers {
 		st := NodeStatus{ID: a.id, Up: a.err == nil}
 		if a.err != nil {
 			st.Err = a.err.Error()
+			var ae *kafka.AuthError
+			st.Refused = errors.As(a.err, &ae)
+			if st.Refused && refused == "" {
+				refused = st.Err
+			}
 		} else {
 			up[a.id] = true
 			o.Up++
 		}
 		o.Nodes = append(o.Nodes, st)
 	}
+	q.noteRefused(refused)
 	o.Majority = o.Up*2 > len(o.Nodes)
 	leaders, missing := q.leaders(answers, up)
 	o.Partitions = len(leaders)
@@ -210,6 +232,15 @@ func (q *Probe) ensureDrillTopic() {
 		return
 	}
 	q.ensure = false
+}
+
+// noteRefused logs a refusal on TLS or SASL grounds when it first appears
+// or changes: a check every few seconds would otherwise repeat it.
+func (q *Probe) noteRefused(refusal string) {
+	if refusal != q.refused && refusal != "" {
+		q.log.Warn("a node refuses raftdrill's connections; fix cluster.tls or cluster.sasl", "err", refusal)
+	}
+	q.refused = refusal
 }
 
 func (q *Probe) noteMissing(missing []string) {

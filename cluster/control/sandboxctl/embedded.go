@@ -33,8 +33,12 @@ type Embedded struct {
 	Fsync   string `mapstructure:"fsync"`
 	// ProcessPerNode runs each node as its own OS process: kill is
 	// SIGKILL, pause is SIGSTOP.
-	ProcessPerNode bool           `mapstructure:"process_per_node"`
-	Faults         sandbox.Faults `mapstructure:"faults"`
+	ProcessPerNode bool `mapstructure:"process_per_node"`
+	// TLS and SASL make every node's Kafka listener speak TLS and demand
+	// SASL; raftdrill reaches it through cluster.tls and cluster.sasl.
+	TLS    TLS            `mapstructure:"tls"`
+	SASL   SASL           `mapstructure:"sasl"`
+	Faults sandbox.Faults `mapstructure:"faults"`
 }
 
 // Defaults are the settings of a key left unset.
@@ -68,6 +72,7 @@ func (e *Embedded) Validate(ch *config.Checker, root *config.Config) {
 			ch.Add("faults."+fc.Key, "must be >= 0 (0: off)")
 		}
 	}
+	e.validateSecurity(ch, root)
 	if root.UsesSandbox() && int(root.Cluster.Topic.ReplicationFactor) > e.Nodes {
 		ch.AddAbs("cluster.topic.replication_factor", "must be <= the number of nodes (%d)", e.Nodes)
 	}
@@ -99,6 +104,7 @@ type Sandbox struct {
 	nodes    []config.Node
 	embedded *sandbox.Cluster // nil for a separate sandbox
 	settings Embedded         // the embedded sandbox's
+	listener sandbox.ListenerOptions
 	log      *slog.Logger
 }
 
@@ -109,6 +115,10 @@ func Build(_ context.Context, cfg *config.Config, log *slog.Logger) (*Sandbox, e
 		return &Sandbox{ctl: NewAPI(cfg.Cluster.Controller.SandboxURL, cfg.Cluster.RequestTimeout), nodes: cfg.Cluster.Nodes, log: log}, nil
 	}
 	e := config.Get[*Embedded](cfg, Key)
+	lo, err := Listener(e.TLS, e.SASL)
+	if err != nil {
+		return nil, fmt.Errorf("start the embedded sandbox: %w", err)
+	}
 	sb, err := sandbox.New(sandbox.Options{
 		Nodes:              e.Nodes,
 		KafkaBasePort:      e.KafkaBasePort,
@@ -117,13 +127,14 @@ func Build(_ context.Context, cfg *config.Config, log *slog.Logger) (*Sandbox, e
 		DataDir:            e.DataDir,
 		Fsync:              e.Fsync,
 		ProcessPerNode:     e.ProcessPerNode,
+		Listener:           lo,
 		Faults:             e.Faults,
 		Logger:             log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the embedded sandbox: %w", err)
 	}
-	s := &Sandbox{ctl: sb, embedded: sb, settings: *e, log: log}
+	s := &Sandbox{ctl: sb, embedded: sb, settings: *e, listener: lo, log: log}
 	for _, n := range sb.Nodes() {
 		s.nodes = append(s.nodes, config.Node{ID: n.ID, Address: n.Address})
 	}
@@ -134,7 +145,7 @@ func Build(_ context.Context, cfg *config.Config, log *slog.Logger) (*Sandbox, e
 // Wrap is the sandbox controller of a sandbox started elsewhere (tests
 // start their own); closing it stays the caller's business.
 func Wrap(sb *sandbox.Cluster, log *slog.Logger) *Sandbox {
-	s := &Sandbox{ctl: sb, embedded: sb, settings: *Defaults(), log: log}
+	s := &Sandbox{ctl: sb, embedded: sb, settings: *Defaults(), listener: sb.Listener(), log: log}
 	for _, n := range sb.Nodes() {
 		s.nodes = append(s.nodes, config.Node{ID: n.ID, Address: n.Address})
 	}
@@ -166,14 +177,15 @@ func (s *Sandbox) Close(context.Context) error {
 
 // Baseline starts a 1-node sandbox for the benchmark, so that each run
 // compares the cluster with a fresh, idle single node running the same
-// code. Only the embedded sandbox offers one: a separate sandbox is another
-// process, whose baseline is drills.benchmark.baseline.address.
+// code, reached the same way (TLS, SASL). Only the embedded sandbox offers
+// one: a separate sandbox is another process, whose baseline is
+// drills.benchmark.baseline.address.
 func (s *Sandbox) Baseline(context.Context) (string, func(), error) {
 	if s.embedded == nil {
 		return "", nil, nil
 	}
 	e := s.settings
-	sb, err := sandbox.New(sandbox.Options{Nodes: 1, ElectionTimeoutMin: e.ElectionTimeoutMin, Fsync: e.Fsync, Logger: s.log})
+	sb, err := sandbox.New(sandbox.Options{Nodes: 1, ElectionTimeoutMin: e.ElectionTimeoutMin, Fsync: e.Fsync, Listener: s.listener, Logger: s.log})
 	if err != nil {
 		return "", nil, fmt.Errorf("start the baseline sandbox: %w", err)
 	}

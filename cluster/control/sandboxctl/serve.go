@@ -23,7 +23,10 @@ type ServeOptions struct {
 	DataDir        string
 	Fsync          string
 	ProcessPerNode bool
-	Log            *slog.Logger
+	// TLS and SASL are the listeners', as sandbox.tls and sandbox.sasl.
+	TLS  TLS
+	SASL SASL
+	Log  *slog.Logger
 	// Out receives the nodes' and the control API's addresses, one a line,
 	// once they listen.
 	Out io.Writer
@@ -31,11 +34,15 @@ type ServeOptions struct {
 
 // Serve runs a sandbox cluster with its control API until ctx ends.
 func Serve(ctx context.Context, o ServeOptions) error {
+	lo, err := Listener(o.TLS, o.SASL)
+	if err != nil {
+		return err
+	}
 	sb, err := sandbox.New(sandbox.Options{
 		Nodes: o.Nodes, KafkaBasePort: o.KafkaBasePort,
 		ElectionTimeoutMin: o.ElectionTimeoutMin, ElectionTimeoutMax: o.ElectionTimeoutMax,
 		DataDir: o.DataDir, Fsync: o.Fsync, ProcessPerNode: o.ProcessPerNode,
-		Logger: o.Log,
+		Listener: lo, Logger: o.Log,
 	})
 	if err != nil {
 		return err
