@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"testing"
@@ -194,21 +193,7 @@ func TestKubectlKustomize(t *testing.T) {
 		}
 		checkBase(t, objs)
 	})
-	t.Run("sidecar", func(t *testing.T) {
-		// Components came with kustomize v3.7 (kubectl 1.21); Debian 12's
-		// kubernetes-client is 1.20.
-		version, _ := exec.Command(kubectl, "version", "--client").Output()
-		if m := regexp.MustCompile(`Kustomize Version: v(\d+)\.(\d+)`).FindSubmatch(version); m != nil {
-			major, _ := strconv.Atoi(string(m[1]))
-			minor, _ := strconv.Atoi(string(m[2]))
-			if major < 3 || major == 3 && minor < 7 {
-				t.Skipf("kubectl's kustomize v%d.%d predates components (the library test covers them)", major, minor)
-			}
-		}
-		objs, err := decodeAll("kubectl kustomize kubernetes/examples/sidecar", bytes.NewReader(run(t, "kubernetes/examples/sidecar")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkSidecar(t, find[*appsv1.Deployment](t, objs, 1)[0].Spec.Template, "kafka-ui")
-	})
+	// The sidecar example is a kustomize Component, which came with
+	// kustomize v3.7 (kubectl 1.21); Debian 12's kubernetes-client is
+	// 1.20, so the library test (TestKustomizeSidecar) renders that one.
 }
