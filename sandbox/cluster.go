@@ -71,15 +71,22 @@ type Options struct {
 }
 
 // Event is one entry of the ground-truth timeline. The Raft events are
-// stamped where they happen: elected when the node becomes leader,
-// leaderless when the leader was killed or stepped down.
+// stamped by the node where its group's state changes, before any client
+// can see the change: elected when the node becomes leader, stepped-down
+// when a leader that is alive stops leading, leaderless when the leader
+// the cluster knew was killed or stepped down.
 type Event struct {
 	At        time.Time `json:"at"`
 	Kind      string    `json:"kind"`
 	Node      int32     `json:"node"`
 	Topic     string    `json:"topic,omitempty"`
 	Partition *int32    `json:"partition,omitempty"`
-	Epoch     *int32    `json:"epoch,omitempty"`
+	// Epoch is the Raft term: the one won (elected), the one led
+	// (stepped-down, leaderless).
+	Epoch *int32 `json:"epoch,omitempty"`
+	// Reason says why a leader stepped down: check-quorum (it had not
+	// heard from a majority for an election timeout) or higher-term.
+	Reason string `json:"reason,omitempty"`
 	// Groups are a partition's sides (kind partition).
 	Groups [][]int32 `json:"groups,omitempty"`
 }
@@ -90,10 +97,15 @@ const (
 	EventRestart    = "restart"
 	EventLeaderless = "leaderless"
 	EventElected    = "elected"
-	EventPartition  = "partition"
-	EventHeal       = "heal"
-	EventPause      = "pause"
-	EventResume     = "resume"
+	// EventSteppedDown is recorded for every leader that leaves office
+	// alive, even when the cluster already follows its successor (then
+	// there is no leaderless event): what a drill's step-down time is
+	// compared with.
+	EventSteppedDown = "stepped-down"
+	EventPartition   = "partition"
+	EventHeal        = "heal"
+	EventPause       = "pause"
+	EventResume      = "resume"
 )
 
 // NodeInfo is one node as GET /nodes shows it.
@@ -542,9 +554,12 @@ func (c *Cluster) onReport(r report) {
 			c.wg.Add(1)
 			go c.proposeLose(m, h)
 		}
-	case !r.Leader && ls.leader == r.Node:
-		ls.leader = -1
-		c.record(Event{At: r.At, Kind: EventLeaderless, Node: r.Node, Topic: r.Topic, Partition: ptr(r.Partition), Epoch: ptr(int32(ls.term))})
+	case !r.Leader:
+		c.record(Event{At: r.At, Kind: EventSteppedDown, Node: r.Node, Topic: r.Topic, Partition: ptr(r.Partition), Epoch: ptr(int32(r.Term)), Reason: r.Reason})
+		if ls.leader == r.Node {
+			ls.leader = -1
+			c.record(Event{At: r.At, Kind: EventLeaderless, Node: r.Node, Topic: r.Topic, Partition: ptr(r.Partition), Epoch: ptr(int32(ls.term))})
+		}
 	}
 }
 

@@ -97,6 +97,7 @@ type group struct {
 	ticks     int
 	caughtUp  map[uint64]time.Time // leader: when each follower last matched the commit index
 	wasLeader bool
+	ledTerm   uint64 // the term of this node's latest leadership
 
 	mu sync.RWMutex
 	gs groupState
@@ -452,6 +453,9 @@ func (g *group) handleReady() error {
 	return nil
 }
 
+// softState publishes a change of Raft state and reports a change of
+// leadership, stamped at, when the loop hands the change over and before
+// any client can see it.
 func (g *group) softState(ss *raft.SoftState, at time.Time) {
 	term := g.rn.BasicStatus().GetTerm()
 	g.mu.Lock()
@@ -468,14 +472,25 @@ func (g *group) softState(ss *raft.SoftState, at time.Time) {
 		return
 	}
 	g.wasLeader = isLeader
-	if !isLeader {
-		clear(g.caughtUp)
-	}
-	g.n.leadershipChanged()
-	g.n.env.report(report{
+	r := report{
 		Kind: reportState, Node: g.n.spec.ID, Inc: g.n.spec.Incarnation, Group: g.id, Topic: g.topic, Partition: g.partition,
 		Leader: isLeader, Term: term, At: at,
-	})
+	}
+	if isLeader {
+		g.ledTerm = term
+	} else {
+		clear(g.caughtUp)
+		// The epoch it led, and why it stopped: a leader leaves office
+		// in the term it led only by CheckQuorum here (no leadership
+		// transfer, no membership change), otherwise because it heard
+		// of a higher term.
+		r.Term, r.Reason = g.ledTerm, reasonHigherTerm
+		if term == g.ledTerm {
+			r.Reason = reasonCheckQuorum
+		}
+	}
+	g.n.leadershipChanged()
+	g.n.env.report(r)
 }
 
 func (g *group) send(m *pb.Message) {

@@ -76,20 +76,29 @@ type nodeEnv interface {
 // report is a state change a node tells the cluster about, stamped where
 // and when it happened.
 type report struct {
-	Kind      string    `json:"kind"`
-	Node      int32     `json:"node"`
-	Inc       uint64    `json:"inc"`
-	Group     uint64    `json:"group"`
-	Topic     string    `json:"topic"`
-	Partition int32     `json:"partition"`
-	Leader    bool      `json:"leader"`
-	Term      uint64    `json:"term"`
-	At        time.Time `json:"at"`
+	Kind      string `json:"kind"`
+	Node      int32  `json:"node"`
+	Inc       uint64 `json:"inc"`
+	Group     uint64 `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Leader    bool   `json:"leader"`
+	// Term is the current term, or, when the node stopped leading, the
+	// term it led.
+	Term   uint64    `json:"term"`
+	Reason string    `json:"reason,omitempty"` // why it stopped leading
+	At     time.Time `json:"at"`
 }
 
 const (
 	reportState        = "state"         // a group's node became or stopped being leader
 	reportTopicDeleted = "topic-deleted" // the node applied a topic's deletion
+)
+
+// Why a leader stopped leading (Event.Reason).
+const (
+	reasonCheckQuorum = "check-quorum" // it had not heard from a majority for an election timeout
+	reasonHigherTerm  = "higher-term"  // a message of a later term reached it
 )
 
 type node struct {

@@ -211,6 +211,23 @@ func TestIsolatedLeaderIsReplacedAndCatchesUp(t *testing.T) {
 				kinds = append(kinds, e.Kind)
 			}
 			t.Logf("timeline: %v", kinds)
+			// The step-down is in the timeline whether or not the
+			// majority elected first: the old leader, the term it led,
+			// and why. Cut off, it cannot hear of a higher term; frozen,
+			// it may hear of one or see no majority first on waking.
+			down := steppedDown(c, old)
+			switch {
+			case down == nil:
+				t.Fatalf("no stepped-down event of node %d: %v", old, kinds)
+			case *down.Epoch != oldEpoch:
+				t.Fatalf("stepped down from term %d, it led term %d", *down.Epoch, oldEpoch)
+			case down.At.Before(isolated):
+				t.Fatalf("stepped down at %v, before it was isolated at %v", down.At, isolated)
+			case tc.stepDown && down.Reason != "check-quorum":
+				t.Fatalf("a cut-off leader stepped down for %q, want check-quorum", down.Reason)
+			case !tc.stepDown && down.Reason != "check-quorum" && down.Reason != "higher-term":
+				t.Fatalf("reason %q", down.Reason)
+			}
 		})
 	}
 }
@@ -704,4 +721,14 @@ func TestFranzGoRoundTrip(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("read back %d records, want %d", len(got), len(want))
 	}
+}
+
+// steppedDown is node's step-down from leading partition 0, if recorded.
+func steppedDown(c *sandbox.Cluster, node int32) *sandbox.Event {
+	for _, e := range c.Timeline() {
+		if e.Kind == sandbox.EventSteppedDown && e.Node == node && e.Topic == topic && *e.Partition == 0 {
+			return &e
+		}
+	}
+	return nil
 }
