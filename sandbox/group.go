@@ -35,6 +35,9 @@ var (
 	errDropped    = errors.New("proposal dropped")
 	errSuperseded = errors.New("another entry was committed at the proposal's index")
 	errStopped    = errors.New("node stopped")
+	// errDeposed: the leader lost office while the write waited for its
+	// fate. Its successor may still commit the entry, or truncate it.
+	errDeposed = errors.New("the leader lost office before the write was committed")
 )
 
 // proposal is one write waiting for its fate.
@@ -371,8 +374,14 @@ func needsDurable(m *pb.Message) bool {
 func (g *group) handleReady() error {
 	rd := g.rn.Ready()
 	now := time.Now()
+	deposed := false
 	if rd.SoftState != nil {
-		g.softState(rd.SoftState, now)
+		deposed = g.softState(rd.SoftState, now)
+	}
+	if deposed {
+		// Proposed while leading, not yet in the log: whatever this
+		// Ready appends, no longer as the leader's, so not acked on append.
+		g.answerPending(g.pending, errDeposed)
 	}
 	// A leader replicates while it writes its own copy.
 	var after []*pb.Message
@@ -440,6 +449,14 @@ func (g *group) handleReady() error {
 	if last > 0 {
 		g.sm.applied(last)
 	}
+	if deposed {
+		// After this Ready's commits, which answered what they could:
+		// the rest wait on a successor that may commit or truncate them,
+		// which the client learns only by reading. Kafka answers its
+		// delayed produces so on a leadership change, at once, rather
+		// than at the request timeout.
+		g.answerPending(g.byIndex, errDeposed)
+	}
 	g.mu.Lock()
 	if rd.HardState != nil {
 		g.gs.term = rd.HardState.GetTerm()
@@ -455,8 +472,8 @@ func (g *group) handleReady() error {
 
 // softState publishes a change of Raft state and reports a change of
 // leadership, stamped at, when the loop hands the change over and before
-// any client can see it.
-func (g *group) softState(ss *raft.SoftState, at time.Time) {
+// any client can see it. It returns whether this node stopped leading.
+func (g *group) softState(ss *raft.SoftState, at time.Time) bool {
 	term := g.rn.BasicStatus().GetTerm()
 	g.mu.Lock()
 	g.gs.state, g.gs.lead, g.gs.term = ss.RaftState, ss.Lead, term
@@ -469,7 +486,7 @@ func (g *group) softState(ss *raft.SoftState, at time.Time) {
 	g.mu.Unlock()
 	isLeader := ss.RaftState == raft.StateLeader
 	if isLeader == g.wasLeader {
-		return
+		return false
 	}
 	g.wasLeader = isLeader
 	r := report{
@@ -491,6 +508,7 @@ func (g *group) softState(ss *raft.SoftState, at time.Time) {
 	}
 	g.n.leadershipChanged()
 	g.n.env.report(r)
+	return !isLeader
 }
 
 func (g *group) send(m *pb.Message) {
@@ -512,12 +530,15 @@ func (g *group) send(m *pb.Message) {
 
 // failAll answers every waiting proposal after the group failed.
 func (g *group) failAll(err error) {
-	for id, p := range g.pending {
-		delete(g.pending, id)
-		p.resolve(propResult{err: err})
-	}
-	for idx, p := range g.byIndex {
-		delete(g.byIndex, idx)
+	g.answerPending(g.pending, err)
+	g.answerPending(g.byIndex, err)
+}
+
+// answerPending answers and forgets the proposals of one of the loop's
+// tables.
+func (g *group) answerPending(table map[uint64]*proposal, err error) {
+	for k, p := range table {
+		delete(table, k)
 		p.resolve(propResult{err: err})
 	}
 }

@@ -250,6 +250,11 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 		// Never in the log, or replaced in it by a committed entry: the
 		// write did not happen.
 		out.ErrorCode = kerr.NotLeaderForPartition.Code
+	case errors.Is(res.err, errDeposed):
+		// Its fate is open, as Kafka's answer to the produces a deposed
+		// leader was waiting on is: clients take NOT_LEADER_OR_FOLLOWER
+		// as "ask the new leader", not as a refusal.
+		out.ErrorCode = kerr.NotLeaderForPartition.Code
 	case errors.Is(res.err, errDropped):
 		out.ErrorCode = kerr.NotEnoughReplicas.Code
 	default:

@@ -655,7 +655,7 @@ func (n *node) proposeMeta(cmd metaCmd, timeout time.Duration) error {
 		return nil
 	case errors.Is(r.err, errNotLeader), errors.Is(r.err, errDropped):
 		return kerr.NotController
-	case errors.Is(r.err, errTimeout), errors.Is(r.err, errSuperseded):
+	case errors.Is(r.err, errTimeout), errors.Is(r.err, errSuperseded), errors.Is(r.err, errDeposed):
 		return kerr.RequestTimedOut
 	}
 	return r.err
