@@ -127,16 +127,6 @@ const (
 	faultPhantom    = "phantom_writes"
 )
 
-// anyData reports whether a counted data fault is armed.
-func (f Faults) anyData() bool {
-	for _, fc := range f.Counts() {
-		if fc.Key != faultLoseOnKill && fc.N > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // tp names a partition.
 type tp struct {
 	Topic     string `json:"topic"`

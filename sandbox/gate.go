@@ -54,14 +54,3 @@ func (g *gate) resume() {
 		close(g.open)
 	}
 }
-
-func (g *gate) paused() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	select {
-	case <-g.open:
-		return false
-	default:
-		return true
-	}
-}

@@ -222,10 +222,6 @@ func (n *node) electionTimeout() time.Duration {
 	return n.spec.Tick * time.Duration(n.spec.ElectionTick)
 }
 
-func (n *node) heartbeatInterval() time.Duration {
-	return n.spec.Tick * time.Duration(n.spec.HeartbeatTick)
-}
-
 // isrLag is how long a follower stays in sync after it last caught up.
 func (n *node) isrLag() time.Duration { return 2 * n.electionTimeout() }
 
