@@ -69,6 +69,14 @@ func (c *Cluster) Handler() http.Handler {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad faults body: " + err.Error()})
 			return
 		}
+		if ps := f.Problems(len(c.members)); len(ps) > 0 {
+			msgs := make([]string, len(ps))
+			for i, p := range ps {
+				msgs[i] = p.Key + ": " + p.Msg
+			}
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "bad faults", "problems": msgs})
+			return
+		}
 		c.SetFaults(f)
 		writeJSON(w, http.StatusOK, c.Faults())
 	})

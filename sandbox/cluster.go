@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -194,6 +195,9 @@ func New(opts Options) (*Cluster, error) {
 	opts, err := withDefaults(opts)
 	if err != nil {
 		return nil, err
+	}
+	if ps := opts.Faults.Problems(opts.Nodes); len(ps) > 0 {
+		return nil, fmt.Errorf("sandbox: faults.%s: %s", ps[0].Key, ps[0].Msg)
 	}
 	lis, err := opts.Listener.build()
 	if err != nil {
@@ -932,7 +936,11 @@ func (c *Cluster) SetFaults(f Faults) {
 }
 
 // Faults returns the active faults.
-func (c *Cluster) Faults() Faults { return c.faults.get() }
+func (c *Cluster) Faults() Faults {
+	f := c.faults.get()
+	f.NodeFaults = maps.Clone(f.NodeFaults) // the caller's to change
+	return f
+}
 
 func (c *Cluster) pushFaults() {
 	if c.proc != nil {
@@ -988,6 +996,9 @@ type localEnv struct{ c *Cluster }
 func (e *localEnv) report(r report)   { e.c.onReport(r) }
 func (e *localEnv) faults() Faults    { return e.c.faults.get() }
 func (e *localEnv) hooks() faultHooks { return localHooks{e.c.faults} }
+func (e *localEnv) servePlan() *servePlan {
+	return e.c.faults.plan.Load()
+}
 func (e *localEnv) linkAllowed(from, to int32) bool {
 	return e.c.links.allowed(from, to)
 }

@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Faults make the sandbox misbehave on purpose. They are test equipment:
@@ -24,8 +26,11 @@ import (
 // the leader's quorum check (ack_without_quorum), the metadata a node
 // serves (stale_leader, split_leader), and a kill (lose_acked_on_kill).
 // Damage to records travels as directives inside the log entry that holds
-// them, so every replica applies it at the same point (faults_data.go). To
-// add a fault: a field here, its hook, and, if counted, a line in Counts.
+// them, so every replica applies it at the same point (faults_data.go).
+// The per-node faults (node_faults, faults_node.go) are the other kind:
+// what one node serves, changed where it answers. To add a fault: a field
+// here (or in NodeFaults), its hook, and, if counted, a line in Counts (or
+// NodeFaults.counts).
 type Faults struct {
 	// AckWithoutQuorum lets a leader accept writes with its majority down
 	// (split brain): it stays leader without hearing from a majority and
@@ -85,6 +90,12 @@ type Faults struct {
 	// stale_leader, split_leader, ack_without_quorum) to these nodes;
 	// empty means every node.
 	Nodes []int32 `mapstructure:"nodes" json:"nodes,omitempty"`
+
+	// NodeFaults are what one node serves wrong, keyed by node id ("2")
+	// or by the role a node plays for a partition when it answers
+	// ("leader", "follower": the highest-numbered replica that does not
+	// lead). Counts are cluster-wide per key, as the others are.
+	NodeFaults map[string]NodeFaults `mapstructure:"node_faults" json:"node_faults,omitempty"`
 }
 
 // on reports whether the per-node faults apply to node.
@@ -93,9 +104,10 @@ func (f Faults) on(node int32) bool {
 }
 
 // Counts lists the counted faults by key, for validation and for the
-// sandbox's bookkeeping.
+// sandbox's bookkeeping; a per-node fault's key is its path, e.g.
+// node_faults.follower.stale_records.
 func (f Faults) Counts() []FaultCount {
-	return []FaultCount{
+	out := []FaultCount{
 		{faultLoseOnKill, f.LoseAckedOnKill},
 		{faultCorrupt, f.CorruptWrites},
 		{faultDuplicate, f.DuplicateWrites},
@@ -106,6 +118,12 @@ func (f Faults) Counts() []FaultCount {
 		{faultReorder, f.ReorderWrites},
 		{faultPhantom, f.PhantomWrites},
 	}
+	for _, sel := range f.nodeSelectors() {
+		for _, c := range f.NodeFaults[sel].counts() {
+			out = append(out, FaultCount{nodeCountKey(sel, c.field), c.n})
+		}
+	}
+	return out
 }
 
 // FaultCount is one counted fault and its count.
@@ -151,9 +169,21 @@ type produceDecision struct {
 // ackDecision is what the armed faults do to the answer of a produce that
 // succeeded.
 type ackDecision struct {
-	MinusOne bool `json:"minus_one,omitempty"`
-	Refuse   bool `json:"refuse,omitempty"`
-	Timeout  bool `json:"timeout,omitempty"`
+	MinusOne bool  `json:"minus_one,omitempty"`
+	Refuse   bool  `json:"refuse,omitempty"`
+	Timeout  bool  `json:"timeout,omitempty"`
+	Shift    int64 `json:"shift,omitempty"` // added to the base offset answered
+}
+
+// ackInfo is a produce that succeeded, as the fault state hears of it.
+type ackInfo struct {
+	TP      tp     `json:"tp"`
+	Offset  int64  `json:"offset"`  // the base offset
+	Records int64  `json:"records"` // how many records the client sent
+	Value   []byte `json:"value"`   // the first record's value
+	Swapped bool   `json:"swapped"`
+	Node    int32  `json:"node"`  // the node that answers
+	Acked   bool   `json:"acked"` // it answers (acks is not 0)
 }
 
 // faultState holds the armed counts and what the counted faults need to
@@ -166,6 +196,10 @@ type faultState struct {
 	left      map[string]int
 	lastValue map[tp][]byte // last value produced per partition, for phantoms
 	swaps     map[tp]pendingSwap
+	gen       uint64                 // times set
+	snaps     uint64                 // snapshots taken
+	marks     map[string][]serveMark // by node_faults key
+	plan      atomic.Pointer[servePlan]
 }
 
 // pendingSwap is the first record of a reorder pair, waiting for the next.
@@ -175,7 +209,7 @@ type pendingSwap struct {
 }
 
 func newFaultState(f Faults) *faultState {
-	s := &faultState{left: map[string]int{}, lastValue: map[tp][]byte{}, swaps: map[tp]pendingSwap{}}
+	s := &faultState{left: map[string]int{}, lastValue: map[tp][]byte{}, swaps: map[tp]pendingSwap{}, marks: map[string][]serveMark{}}
 	s.set(f)
 	return s
 }
@@ -184,7 +218,10 @@ func newFaultState(f Faults) *faultState {
 func (s *faultState) set(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	f.NodeFaults = maps.Clone(f.NodeFaults)
 	s.f = f
+	s.gen++
+	clear(s.marks)
 	clear(s.left)
 	for _, fc := range f.Counts() {
 		if fc.N > 0 {
@@ -193,6 +230,7 @@ func (s *faultState) set(f Faults) {
 	}
 	clear(s.swaps)
 	clear(s.lastValue)
+	s.rebuildPlanLocked()
 }
 
 func (s *faultState) get() Faults {
@@ -205,6 +243,10 @@ func (s *faultState) get() Faults {
 func (s *faultState) armed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.armedLocked()
+}
+
+func (s *faultState) armedLocked() bool {
 	for k, n := range s.left {
 		if k != faultLoseOnKill && n > 0 {
 			return true
@@ -250,14 +292,15 @@ func (s *faultState) onProduce(p tp, value []byte) produceDecision {
 	return d
 }
 
-// onAck decides the answer to a produce that succeeded at offset, and
-// remembers the record as the first of a reorder pair if one is armed.
-func (s *faultState) onAck(p tp, offset int64, value []byte, swapped bool) ackDecision {
+// onAck decides the answer to a produce that succeeded, remembers the
+// record as the first of a reorder pair if one is armed, and lets the
+// per-node faults take the records if it is answered as an ack.
+func (s *faultState) onAck(a ackInfo) ackDecision {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if value != nil && !swapped && s.left[faultReorder] > 0 {
-		if _, waiting := s.swaps[p]; !waiting {
-			s.swaps[p] = pendingSwap{offset: offset, value: slices.Clone(value)}
+	if a.Value != nil && !a.Swapped && s.left[faultReorder] > 0 {
+		if _, waiting := s.swaps[a.TP]; !waiting {
+			s.swaps[a.TP] = pendingSwap{offset: a.Offset, value: slices.Clone(a.Value)}
 		}
 	}
 	var d ackDecision
@@ -269,7 +312,20 @@ func (s *faultState) onAck(p tp, offset int64, value []byte, swapped bool) ackDe
 	case s.takeLocked(faultTimeout):
 		d.Timeout = true
 	}
+	if a.Acked && !d.Refuse && !d.Timeout {
+		d.Shift = s.shiftLocked(a.Node)
+		s.markLocked(a.TP, a.Offset, a.Records)
+	}
 	return d
+}
+
+// snapshot is the faults, whether produces must ask, and the serve plan,
+// as of one moment, with a version that orders such moments.
+func (s *faultState) snapshot() (Faults, bool, *servePlan, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snaps++
+	return s.f, s.armedLocked(), s.plan.Load(), s.snaps
 }
 
 // faultHooks is how a node reaches the cluster's fault state: directly in
@@ -278,7 +334,7 @@ type faultHooks interface {
 	faults() Faults
 	armed() bool
 	onProduce(p tp, value []byte) produceDecision
-	onAck(p tp, offset int64, value []byte, swapped bool) ackDecision
+	onAck(a ackInfo) ackDecision
 }
 
 type localHooks struct{ s *faultState }
@@ -288,9 +344,7 @@ func (h localHooks) armed() bool    { return h.s.armed() }
 func (h localHooks) onProduce(p tp, value []byte) produceDecision {
 	return h.s.onProduce(p, value)
 }
-func (h localHooks) onAck(p tp, offset int64, value []byte, swapped bool) ackDecision {
-	return h.s.onAck(p, offset, value, swapped)
-}
+func (h localHooks) onAck(a ackInfo) ackDecision { return h.s.onAck(a) }
 
 // metadataLeader is the leader a node names for a partition in the
 // metadata it serves, after the faults have had their say. leader is -1

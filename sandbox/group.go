@@ -273,6 +273,9 @@ func (g *group) tick() {
 		if f.AckWithoutQuorum && f.on(g.n.spec.ID) && !g.isMeta {
 			g.pretendQuorum()
 		}
+		if !g.isMeta && g.n.noCampaign() {
+			g.handOver()
+		}
 		g.trackISR()
 	}
 	// Every 10 s (more often for a retention shorter than 100 s):
@@ -297,6 +300,26 @@ func (g *group) pretendQuorum() {
 			continue
 		}
 		_ = g.rn.Step(&pb.Message{Type: pb.MsgHeartbeatResp.Enum(), From: proto.Uint64(v), To: proto.Uint64(uint64(g.n.spec.ID)), Term: proto.Uint64(term)})
+	}
+}
+
+// handOver transfers leadership to the follower that has the most of the
+// log among those heard from lately (fault never_catch_up: this node must
+// not lead). Raft refuses writes until the transfer is done or given up,
+// and the next tick tries again.
+func (g *group) handOver() {
+	if g.rn.BasicStatus().LeadTransferee != 0 {
+		return
+	}
+	var to, match uint64
+	pl := g.n.env.servePlan()
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id != uint64(g.n.spec.ID) && pr.RecentActive && !pl.noCampaign(int32(id)) && (to == 0 || pr.Match > match) {
+			to, match = id, pr.Match
+		}
+	})
+	if to != 0 {
+		g.rn.TransferLeader(to)
 	}
 }
 
@@ -515,6 +538,9 @@ func (g *group) send(m *pb.Message) {
 	to := int32(m.GetTo())
 	if !g.isMeta && (m.GetType() == pb.MsgPreVote || m.GetType() == pb.MsgVote) && m.GetTerm() > 1 && g.n.neverElect() {
 		return // fault never_elect: no election after the first one succeeds
+	}
+	if !g.isMeta && (m.GetType() == pb.MsgPreVote || m.GetType() == pb.MsgVote) && g.n.noCampaign() {
+		return // fault never_catch_up: a replica that far behind could not win
 	}
 	b, err := proto.Marshal(m)
 	if err != nil {

@@ -209,7 +209,8 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 		out.ErrorCode = kerr.NotLeaderForPartition.Code
 		return
 	}
-	if _, _, err := validateRecords(records); err != nil {
+	count, _, err := validateRecords(records)
+	if err != nil {
 		if errors.Is(err, errCorruptBatch) {
 			out.ErrorCode = kerr.CorruptMessage.Code
 		} else {
@@ -236,7 +237,7 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 		out.BaseOffset = res.base
 		out.LogStartOffset = p.g.st.logStart()
 		if armed {
-			ad := hooks.onAck(key, res.base, first, dec.Swap)
+			ad := hooks.onAck(ackInfo{TP: key, Offset: res.base, Records: count, Value: first, Swapped: dec.Swap, Node: n.spec.ID, Acked: acks != 0})
 			switch {
 			case ad.MinusOne:
 				out.BaseOffset = -1
@@ -244,6 +245,8 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 				out.ErrorCode, out.BaseOffset = kerr.NotEnoughReplicas.Code, -1
 			case ad.Timeout:
 				out.ErrorCode, out.BaseOffset = kerr.RequestTimedOut.Code, -1
+			case ad.Shift != 0:
+				out.BaseOffset += ad.Shift
 			}
 		}
 	case errors.Is(res.err, errNotLeader), errors.Is(res.err, errSuperseded):
@@ -359,6 +362,10 @@ func (n *node) fetchOnce(r *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-ch
 			sp.PreferredReadReplica = -1
 			sp.RecordBatches = []byte{} // not null: some clients cannot read a null
 			p := n.partition(rt.Topic, rp.Partition)
+			sf := noServeFaults
+			if p != nil {
+				sf = p.servedFaults()
+			}
 			switch {
 			case p == nil:
 				if t, ok := n.msm.topic(rt.Topic); ok && rp.Partition >= 0 && int(rp.Partition) < len(t.Parts) {
@@ -366,6 +373,8 @@ func (n *node) fetchOnce(r *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-ch
 				} else {
 					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				}
+			case sf.refuse:
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
 				maxBytes := int(rp.PartitionMaxBytes)
 				if maxBytes <= 0 || maxBytes > budget {
@@ -377,9 +386,10 @@ func (n *node) fetchOnce(r *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-ch
 				var more <-chan struct{}
 				var code int16
 				if maxBytes > 0 {
-					sp.RecordBatches, sp.HighWatermark, sp.LogStartOffset, more, code = p.read(rp.FetchOffset, maxBytes, n.spec.ID)
+					sp.RecordBatches, sp.HighWatermark, sp.LogStartOffset, more, code = p.read(rp.FetchOffset, maxBytes, n.spec.ID, sf)
 				} else {
 					sp.HighWatermark, sp.LogStartOffset = p.offsets(n.spec.ID)
+					sp.HighWatermark = sf.cap(sp.HighWatermark)
 				}
 				if sp.RecordBatches == nil {
 					sp.RecordBatches = []byte{} // not null: some clients cannot read a null
@@ -419,6 +429,7 @@ func (n *node) handleListOffsets(r *kmsg.ListOffsetsRequest) kmsg.Response {
 				continue
 			}
 			hwm, start := p.offsets(n.spec.ID)
+			hwm = p.servedFaults().cap(hwm) // never_catch_up reports its frozen end
 			sp.LeaderEpoch = int32(p.g.state().term)
 			switch rp.Timestamp {
 			case -1: // latest

@@ -69,6 +69,9 @@ type nodeEnv interface {
 	report(r report)
 	faults() Faults
 	hooks() faultHooks
+	// servePlan is what the per-node faults need where a node answers;
+	// nil when none is set.
+	servePlan() *servePlan
 	linkAllowed(from, to int32) bool
 	produceWait(node int32, now time.Time) time.Duration
 }
@@ -468,6 +471,10 @@ func (n *node) neverElect() bool {
 	f := n.env.faults()
 	return f.NeverElect && f.on(n.spec.ID)
 }
+
+// noCampaign: this node stopped replicating (never_catch_up), so it leads
+// no partition and stands for no election.
+func (n *node) noCampaign() bool { return n.env.servePlan().noCampaign(n.spec.ID) }
 
 // reachable reports whether this node believes peer id is alive.
 func (n *node) reachable(id int32) bool { return n.tr.reachable(id, n.electionTimeout()) }

@@ -25,6 +25,10 @@ type partition struct {
 	damage    damageTable // from committed entries: durable
 	notify    chan struct{}
 	truncated []LogRecord
+	// frozen is the high watermark a never_catch_up replica shows, as it
+	// was when the faults of generation frozenGen were set.
+	frozen    int64
+	frozenGen uint64
 }
 
 // maxTruncated bounds the records kept of entries Raft truncated.
@@ -70,7 +74,11 @@ func (p *partition) applyEntry(index, term uint64, data []byte, base int64) erro
 
 func (p *partition) applied(index uint64) {
 	hwm := p.g.st.offsetsAt(index)
+	pl := p.n.env.servePlan()
 	p.mu.Lock()
+	if pl.freezes() && p.frozenGen != pl.Gen {
+		p.frozen, p.frozenGen = p.hwm, pl.Gen
+	}
 	p.hwm = hwm
 	close(p.notify)
 	p.notify = make(chan struct{})
@@ -117,8 +125,9 @@ func (p *partition) viewLocked(node int32) *view {
 
 // read returns the record batches from offset from, up to the high
 // watermark, at most maxBytes (but a whole first batch), as node serves
-// them, and a channel that is closed when more is committed.
-func (p *partition) read(from int64, maxBytes int, node int32) (batches []byte, hwm, logStart int64, more <-chan struct{}, code int16) {
+// them with the per-node faults sf, and a channel that is closed when more
+// is committed.
+func (p *partition) read(from int64, maxBytes int, node int32, sf served) (batches []byte, hwm, logStart int64, more <-chan struct{}, code int16) {
 	p.mu.RLock()
 	v := p.viewLocked(node)
 	hwm = p.hwm
@@ -128,6 +137,7 @@ func (p *partition) read(from int64, maxBytes int, node int32) (batches []byte, 
 	if v != nil {
 		hwm = v.visibleEnd(hwm)
 	}
+	hwm = sf.cap(hwm)
 	if from < logStart {
 		return nil, hwm, logStart, more, kerr.OffsetOutOfRange.Code
 	}
@@ -148,6 +158,9 @@ func (p *partition) read(from int64, maxBytes int, node int32) (batches []byte, 
 	}
 	if v != nil {
 		out = rewriteBatches(out, v)
+	}
+	if len(sf.marks) > 0 {
+		out = p.damageServed(out, sf.marks)
 	}
 	return out, hwm, logStart, more, 0
 }

@@ -36,7 +36,10 @@ import (
 //   - the parent pushes faults, delays and cut links to each child and
 //     asks it about its state (caught up, logs) over HTTP on loopback;
 //   - a child asks the parent, over HTTP, to decide counted faults, so
-//     that "the next N" counts across the whole cluster.
+//     that "the next N" counts across the whole cluster; when an ack lets a
+//     per-node fault take records, the parent pushes the new serve plan to
+//     every child before it answers, so no node serves them intact after
+//     the client has the ack.
 
 type procParent struct {
 	c         *Cluster
@@ -67,17 +70,17 @@ func newProcParent(c *Cluster) (*procParent, error) {
 		writeJSON(w, http.StatusOK, c.faults.onProduce(q.TP, q.Value))
 	})
 	mux.HandleFunc("POST /ack", func(w http.ResponseWriter, r *http.Request) {
-		var q struct {
-			TP      tp     `json:"tp"`
-			Offset  int64  `json:"offset"`
-			Value   []byte `json:"value"`
-			Swapped bool   `json:"swapped"`
-		}
+		var q ackInfo
 		if json.NewDecoder(r.Body).Decode(&q) != nil {
 			http.Error(w, "bad body", http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, http.StatusOK, c.faults.onAck(q.TP, q.Offset, q.Value, q.Swapped))
+		before := c.faults.plan.Load()
+		d := c.faults.onAck(q)
+		if c.faults.plan.Load() != before {
+			p.push()
+		}
+		writeJSON(w, http.StatusOK, d)
 	})
 	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	c.wg.Add(1)
@@ -111,6 +114,8 @@ func (p *procParent) doClose() {
 type childState struct {
 	Faults     Faults                  `json:"faults"`
 	Armed      bool                    `json:"armed"`
+	Plan       *servePlan              `json:"plan,omitempty"`
+	FaultsVer  uint64                  `json:"faults_ver"` // orders Faults, Armed and Plan
 	Delay      time.Duration           `json:"delay"`
 	NodeDelay  map[int32]time.Duration `json:"node_delay,omitempty"`
 	StallUntil time.Time               `json:"stall_until"`
@@ -119,7 +124,8 @@ type childState struct {
 
 func (p *procParent) childState() childState {
 	c := p.c
-	st := childState{Faults: c.faults.get(), Armed: c.faults.armed(), Sides: c.links.sides()}
+	st := childState{Sides: c.links.sides()}
+	st.Faults, st.Armed, st.Plan, st.FaultsVer = c.faults.snapshot()
 	c.lat.mu.RLock()
 	st.Delay, st.StallUntil = c.lat.all, c.lat.stallUntil
 	if len(c.lat.node) > 0 {
@@ -473,7 +479,7 @@ type childEnv struct {
 	parent string
 	client *http.Client
 	st     atomic.Pointer[childState]
-	mu     sync.Mutex // stdout
+	mu     sync.Mutex // stdout, and replacing st
 	out    io.Writer
 }
 
@@ -487,8 +493,9 @@ func (e *childEnv) report(r report) {
 	_, _ = e.out.Write(append(b, '\n'))
 }
 
-func (e *childEnv) faults() Faults    { return e.st.Load().Faults }
-func (e *childEnv) hooks() faultHooks { return childHooks{e} }
+func (e *childEnv) faults() Faults        { return e.st.Load().Faults }
+func (e *childEnv) hooks() faultHooks     { return childHooks{e} }
+func (e *childEnv) servePlan() *servePlan { return e.st.Load().Plan }
 func (e *childEnv) linkAllowed(from, to int32) bool {
 	s := e.st.Load().Sides
 	if s == nil {
@@ -531,9 +538,9 @@ func (h childHooks) onProduce(p tp, value []byte) produceDecision {
 	_ = h.e.post("/produce", map[string]any{"tp": p, "value": value}, &d)
 	return d
 }
-func (h childHooks) onAck(p tp, offset int64, value []byte, swapped bool) ackDecision {
+func (h childHooks) onAck(a ackInfo) ackDecision {
 	var d ackDecision
-	_ = h.e.post("/ack", map[string]any{"tp": p, "offset": offset, "value": value, "swapped": swapped}, &d)
+	_ = h.e.post("/ack", a, &d)
 	return d
 }
 
@@ -546,7 +553,15 @@ func childHandler(n *node, e *childEnv) http.Handler {
 			http.Error(w, "bad body", http.StatusBadRequest)
 			return
 		}
+		st.Plan.index()
+		e.mu.Lock()
+		// Two pushes may cross (acks of two children at once): the
+		// faults of the later one stand.
+		if old := e.st.Load(); old.FaultsVer > st.FaultsVer {
+			st.Faults, st.Armed, st.Plan, st.FaultsVer = old.Faults, old.Armed, old.Plan, old.FaultsVer
+		}
 		e.st.Store(&st)
+		e.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /member", func(w http.ResponseWriter, _ *http.Request) {

@@ -458,6 +458,24 @@ func TestProcessPerNode(t *testing.T) {
 	if n := len(recs); n < 2 || recs[n-2].Offset != off || string(recs[n-2].Value) != "twice" || string(recs[n-1].Value) != "twice" {
 		t.Fatalf("duplicate_writes in a child: log ends %+v", recs[max(0, n-2):])
 	}
+
+	// So do the per-node faults: every child knows which records an ack
+	// let a fault take before the client has the ack.
+	leader := leaderOf(t, c)
+	refusing := other(c, leader)
+	third := other(c, leader, refusing)
+	c.SetFaults(sandbox.Faults{NodeFaults: map[string]sandbox.NodeFaults{strconv.Itoa(int(leader)): {FlippedBytes: 1}, strconv.Itoa(int(refusing)): {RefuseFetch: true}}})
+	off = mustAck(t, dial(t, addrOf(c, leader)), 0, "flip")
+	if got, err := readAllQuiet(dial(t, addrOf(c, leader)), 0); err != nil || !slices.Contains(got, rec{off, "flit"}) {
+		t.Fatalf("flipped_bytes on node %d, a child: it serves %v (%v), want %q at %d", leader, got[max(0, len(got)-2):], err, "flit", off)
+	}
+	waitFor(t, "the third node to serve the write intact", 10*time.Second, func() bool {
+		got, _ := readAllQuiet(dial(t, addrOf(c, third)), 0)
+		return slices.Contains(got, rec{off, "flip"})
+	})
+	if _, err := readAllQuiet(dial(t, addrOf(c, refusing)), 0); !errors.Is(err, sarama.ErrNotLeaderForPartition) {
+		t.Fatalf("refuse_fetch on node %d, a child: %v", refusing, err)
+	}
 }
 
 func mustLeader(t *testing.T, c *sandbox.Cluster) int32 {
