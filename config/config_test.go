@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/raftdrill/raftdrill/daemon"
 	"github.com/raftdrill/raftdrill/probes/failover"
 	"github.com/raftdrill/raftdrill/probes/recovery"
+	"github.com/raftdrill/raftdrill/sandbox"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.err from the current output")
@@ -101,6 +103,30 @@ func TestFailureRecoveryDefaultsAreTheIssues(t *testing.T) {
 	}
 	if f := sb(c).Faults; f.AckWithoutQuorum || f.NeverElect || f.StaleLeader || f.SplitLeader {
 		t.Fatalf("fault on by default: %+v", f)
+	}
+}
+
+// The per-node faults load from the config file, keyed by node id (a bare
+// YAML number too) or by role.
+func TestSandboxNodeFaultsLoad(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	yaml := "sandbox:\n  faults:\n    node_faults:\n      3: {never_catch_up: true}\n      follower: {bad_crc_batches: 2}\n" +
+		"      leader: {ack_offset_shift: -1, ack_offset_shift_count: 4}\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]sandbox.NodeFaults{
+		"3":        {NeverCatchUp: true},
+		"follower": {BadCRCBatches: 2},
+		"leader":   {AckOffsetShift: -1, AckOffsetShiftCount: 4},
+	}
+	if got := sb(c).Faults.NodeFaults; !maps.Equal(got, want) {
+		t.Fatalf("node_faults %+v, want %+v", got, want)
 	}
 }
 

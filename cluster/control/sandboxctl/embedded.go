@@ -67,10 +67,8 @@ func (e *Embedded) Validate(ch *config.Checker, root *config.Config) {
 	if e.Fsync != "always" && e.Fsync != "never" {
 		ch.Add("fsync", "must be always or never")
 	}
-	for _, fc := range e.Faults.Counts() {
-		if fc.N < 0 {
-			ch.Add("faults."+fc.Key, "must be >= 0 (0: off)")
-		}
+	for _, p := range e.Faults.Problems(e.Nodes) {
+		ch.Add("faults."+p.Key, "%s", p.Msg)
 	}
 	e.validateSecurity(ch, root)
 	if root.UsesSandbox() && int(root.Cluster.Topic.ReplicationFactor) > e.Nodes {
