@@ -117,11 +117,14 @@ func TestEveryAnomalyKindIsCaught(t *testing.T) {
 	}
 }
 
-// Every kind a drill can report is shown, by a sandbox fault or by the
-// lying proxy, failing a drill.
+// Every kind a drill can report is shown, by a sandbox fault (of the log or
+// of one node) or by the lying proxy, failing a drill.
 func TestEveryAnomalyKindIsProven(t *testing.T) {
 	covered := map[string]bool{}
 	for _, tc := range faultCases {
+		covered[tc.kind] = true
+	}
+	for _, tc := range nodeFaultCases {
 		covered[tc.kind] = true
 	}
 	for _, tc := range lieCases {

@@ -2,6 +2,7 @@ package probes_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,15 +13,14 @@ import (
 	"github.com/raftdrill/raftdrill/run"
 )
 
-// nodeFaultCases are the per-node sandbox faults issue 11 asks of the
-// sandbox (being rebuilt on real Raft): what one replica does wrong, set
-// through the control API (PUT /faults) under "node_faults", keyed by a node
-// id or by the role the node plays for each partition when it answers
-// ("leader", "follower": the highest-numbered non-leader replica). Counts
-// arm the next N acked records (or produce answers), as the sandbox's other
-// counted faults do. Until the sandbox accepts these keys (its control API
-// refuses unknown ones), each case is skipped, saying so; the lying proxy
-// (lies_test.go) proves the same rules meanwhile.
+// nodeFaultCases are the sandbox's per-node faults (issue 11): what one
+// replica does wrong, set through the control API (PUT /faults) under
+// "node_faults", keyed by a node id or by the role the node plays for each
+// partition when it answers ("leader", "follower": the highest-numbered
+// non-leader replica). Counts arm the next N acked records (or produce
+// answers) anywhere in the cluster, as the sandbox's other counted faults
+// do, so each is exactly N findings. The lying proxy (lies_test.go) proves
+// the same rules from outside the sandbox.
 var nodeFaultCases = []struct {
 	name, drill, body, kind string
 	count                   int
@@ -56,18 +56,18 @@ func TestSandboxNodeFaultsAreNamed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			answer, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusBadRequest {
-				t.Skipf("the sandbox does not offer %s yet (issue 11: per-node faults)", tc.body)
-			}
 			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("PUT /faults: %s", resp.Status)
+				t.Fatalf("PUT /faults %s: %s: %s", tc.body, resp.Status, answer)
 			}
 			res := testenv.Drill(t, cfg, tc.drill).Run(context.Background(), env)
 			if len(res.Anomalies) != 1 || res.Anomalies[0].Kind != tc.kind || res.Status != run.StatusFailed ||
 				(tc.count > 0 && res.Anomalies[0].Count != tc.count) {
 				t.Fatalf("want %s ×%d alone; status %s, anomalies %+v", tc.kind, tc.count, res.Status, res.Anomalies)
 			}
+			a := res.Anomalies[0]
+			t.Logf("%s ×%d: %s, e.g. %+v", a.Kind, a.Count, a.Detail, a.Examples[0])
 		})
 	}
 }
