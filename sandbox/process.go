@@ -148,6 +148,12 @@ func (p *procParent) push() {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, ch := range kids {
+		if ch.paused.Load() {
+			// A stopped process would hold the push (an ack waiting on it)
+			// until the timeout and then lose it: it gets the state when
+			// it resumes.
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -262,6 +268,7 @@ type childMember struct {
 	base   string
 	client *http.Client
 	exited chan struct{}
+	paused atomic.Bool
 }
 
 func (ch *childMember) stop(kill bool) {
@@ -324,8 +331,17 @@ func (m *procMember) stop(kill bool) {
 	m.p.mu.Unlock()
 }
 
-func (m *procMember) pause()  { _ = m.ch.cmd.Process.Signal(syscall.SIGSTOP) }
-func (m *procMember) resume() { _ = m.ch.cmd.Process.Signal(syscall.SIGCONT) }
+func (m *procMember) pause() {
+	m.ch.paused.Store(true)
+	_ = m.ch.cmd.Process.Signal(syscall.SIGSTOP)
+}
+
+// resume wakes the child and gives it what was pushed while it slept.
+func (m *procMember) resume() {
+	_ = m.ch.cmd.Process.Signal(syscall.SIGCONT)
+	m.ch.paused.Store(false)
+	_ = m.ch.call(http.MethodPost, "/state", m.p.childState(), nil, 2*time.Second)
+}
 func (m *procMember) hide(h hideRec) {
 	_ = m.ch.call(http.MethodPost, "/hide", h, nil, 2*time.Second)
 }

@@ -476,6 +476,17 @@ func TestProcessPerNode(t *testing.T) {
 	if _, err := readAllQuiet(dial(t, addrOf(c, refusing)), 0); !errors.Is(err, sarama.ErrNotLeaderForPartition) {
 		t.Fatalf("refuse_fetch on node %d, a child: %v", refusing, err)
 	}
+	// A child stopped while the faults change has them when it resumes.
+	if err := c.Pause(context.Background(), third); err != nil {
+		t.Fatal(err)
+	}
+	c.SetFaults(sandbox.Faults{NodeFaults: map[string]sandbox.NodeFaults{strconv.Itoa(int(third)): {RefuseFetch: true}}})
+	if err := c.Resume(context.Background(), third); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readAllQuiet(dial(t, addrOf(c, third)), 0); !errors.Is(err, sarama.ErrNotLeaderForPartition) {
+		t.Fatalf("refuse_fetch set on node %d while it was stopped: %v", third, err)
+	}
 }
 
 func mustLeader(t *testing.T, c *sandbox.Cluster) int32 {
