@@ -96,7 +96,10 @@ func splitBrainTruth(tl []sandbox.Event, old int32, mode, topic string, partitio
 			acts = e.At
 		case e.Kind == sandbox.EventElected && onTarget && e.Node != old && !cut.IsZero() && elected.IsZero():
 			elected = e.At
-		case e.Kind == sandbox.EventLeaderless && onTarget && e.Node == old && !acts.IsZero() && down.IsZero():
+		// Not leaderless: the old leader is often deposed after the
+		// majority elected (always when it was frozen), and then the
+		// partition was never without a leader.
+		case e.Kind == sandbox.EventSteppedDown && onTarget && e.Node == old && !acts.IsZero() && down.IsZero():
 			down = e.At
 		}
 	}
