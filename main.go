@@ -272,7 +272,7 @@ func runCmd() *cobra.Command {
 func sandboxCmd() *cobra.Command {
 	var nodes, basePort int
 	var control, dataDir, fsync string
-	var electMin, electMax time.Duration
+	var electMin, electMax, linkDelay time.Duration
 	var perProcess bool
 	var tlsOpts sandboxctl.TLS
 	var mechanisms, users []string
@@ -286,6 +286,9 @@ func sandboxCmd() *cobra.Command {
 			}
 			if electMin <= 0 || electMax < electMin {
 				return exitError{exitCannotRun, fmt.Errorf("--election-timeout-min %s, --election-timeout-max %s: need 0 < min <= max", electMin, electMax)}
+			}
+			if linkDelay < 0 || linkDelay*10 > electMin {
+				return exitError{exitCannotRun, fmt.Errorf("--link-delay %s: need 0 <= delay <= a tenth of --election-timeout-min", linkDelay)}
 			}
 			sasl := sandboxctl.SASL{Mechanisms: mechanisms}
 			for _, u := range users {
@@ -301,7 +304,7 @@ func sandboxCmd() *cobra.Command {
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			err := sandboxctl.Serve(cmd.Context(), sandboxctl.ServeOptions{
 				Nodes: nodes, KafkaBasePort: basePort, ControlListen: control,
-				ElectionTimeoutMin: electMin, ElectionTimeoutMax: electMax,
+				ElectionTimeoutMin: electMin, ElectionTimeoutMax: electMax, LinkDelay: linkDelay,
 				DataDir: dataDir, Fsync: fsync, ProcessPerNode: perProcess,
 				TLS: tlsOpts, SASL: sasl,
 				Log: log, Out: os.Stdout,
@@ -318,6 +321,7 @@ func sandboxCmd() *cobra.Command {
 	cmd.Flags().StringVar(&control, "control-listen", "127.0.0.1:19090", "address of the control API")
 	cmd.Flags().DurationVar(&electMin, "election-timeout-min", def.ElectionTimeoutMin, "Raft election timeout: a follower stands for election after [min, 2×min) without a leader")
 	cmd.Flags().DurationVar(&electMax, "election-timeout-max", def.ElectionTimeoutMax, "kept for compatibility: Raft draws the timeout in [min, 2×min)")
+	cmd.Flags().DurationVar(&linkDelay, "link-delay", def.LinkDelay, "hold every Raft message between nodes this long, as a network between brokers would")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "where the nodes keep their logs (empty: a temporary directory removed on exit)")
 	cmd.Flags().StringVar(&fsync, "fsync", "always", "always (fsync once per Raft ready) or never (a kill loses what was not written out)")
 	cmd.Flags().BoolVar(&perProcess, "process-per-node", false, "run each node as its own process: kill is SIGKILL, pause is SIGSTOP")

@@ -172,6 +172,12 @@ func BenchmarkSplitBrainAccuracy(b *testing.B) {
 				if stepErr[len(stepErr)-1] > 50 || electErr[len(electErr)-1] > 50 {
 					b.Errorf("an error above the 50 ms goal")
 				}
+				// Cut off, the old leader must stop within its election
+				// timeout and one heartbeat (the sandbox's: a tenth of it).
+				et := testenv.Sandbox(cfg).ElectionTimeoutMin
+				if bound := (et + et/10).Seconds(); mode == "partition" && steps[len(steps)-1] > bound {
+					b.Errorf("the old leader stepped down up to %.3f s after the cut, more than the election timeout and a heartbeat (%.3f s)", steps[len(steps)-1], bound)
+				}
 			}
 		})
 	}

@@ -40,6 +40,11 @@ type Options struct {
 	TickInterval  time.Duration
 	ElectionTick  int
 	HeartbeatTick int
+	// LinkDelay holds every Raft message between nodes that long before
+	// it is sent, as a network between brokers would (loopback alone is
+	// far quicker than any real one). A killed node loses what it still
+	// held. 0: none.
+	LinkDelay time.Duration
 
 	// DataDir holds every node's data, node N in DataDir/node-N; empty
 	// means a temporary directory removed on Close. A sandbox started
@@ -330,7 +335,7 @@ func (c *Cluster) spec(m *member) nodeSpec {
 	s := nodeSpec{
 		ID: m.id, Incarnation: m.inc, Dir: filepath.Join(c.dir, "node-"+strconv.Itoa(int(m.id))),
 		KafkaAddr: m.kafkaAddr, RaftAddr: m.raftAddr,
-		Tick: c.opts.TickInterval, ElectionTick: c.opts.ElectionTick, HeartbeatTick: c.opts.HeartbeatTick,
+		Tick: c.opts.TickInterval, ElectionTick: c.opts.ElectionTick, HeartbeatTick: c.opts.HeartbeatTick, LinkDelay: c.opts.LinkDelay,
 		Fsync: c.opts.Fsync == "always", FlushInterval: c.opts.FlushInterval, SegmentBytes: c.opts.SegmentBytes,
 		Retention: c.opts.Retention, RetentionBytes: c.opts.RetentionBytes,
 		Bootstrap: m.id == 1,

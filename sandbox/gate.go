@@ -1,14 +1,25 @@
 package sandbox
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // gate freezes a node as SIGSTOP freezes a process: while it is closed,
 // every loop of the node (Raft groups, ticks, transport, Kafka connections)
 // waits at its next step, so nothing is handled, sent or ticked, and
 // requests hang. Work in the middle of a step finishes that step first.
 type gate struct {
-	mu   sync.Mutex
-	open chan struct{} // closed while the gate is open
+	mu      sync.Mutex
+	open    chan struct{} // closed while the gate is open
+	resumed time.Time     // when it last opened after a pause
+}
+
+// resumedAt is when the node was last thawed (zero: never paused).
+func (g *gate) resumedAt() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.resumed
 }
 
 func newGate() *gate {
@@ -52,5 +63,6 @@ func (g *gate) resume() {
 	case <-g.open:
 	default:
 		close(g.open)
+		g.resumed = time.Now()
 	}
 }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,6 +74,15 @@ type groupState struct {
 	commit   uint64
 	applied  uint64
 	isr      uint64 // leader only: bit n set when node n is in sync
+	// leaseUntil: a leader serves until then (zero: it needs no
+	// answers, being its group's only voter). See renewLease.
+	leaseUntil time.Time
+}
+
+// serving reports whether this node acts as its group's leader at now:
+// takes writes, answers for the partition and claims it.
+func (gs groupState) serving(now time.Time) bool {
+	return gs.state == raft.StateLeader && (gs.leaseUntil.IsZero() || now.Before(gs.leaseUntil))
 }
 
 type group struct {
@@ -87,7 +97,7 @@ type group struct {
 	isMeta    bool
 
 	propc    chan *proposal
-	recvc    chan *pb.Message
+	recvc    chan parkedMsg // with when it arrived
 	tickc    chan struct{}
 	ctrlc    chan func()
 	stopc    chan struct{}
@@ -99,8 +109,10 @@ type group struct {
 	byIndex   map[uint64]*proposal // appended, until committed
 	ticks     int
 	caughtUp  map[uint64]time.Time // leader: when each follower last matched the commit index
-	wasLeader bool
-	ledTerm   uint64 // the term of this node's latest leadership
+	wasLeader bool                 // serving, as last reported
+	inOffice  bool                 // Raft's own state is leader
+	ledTerm   uint64               // the term of this node's latest leadership
+	heard     map[uint64]time.Time // leader: when each follower last answered it
 
 	mu sync.RWMutex
 	gs groupState
@@ -121,9 +133,9 @@ type groupConfig struct {
 func (n *node) newGroup(gc groupConfig) (*group, bool, error) {
 	g := &group{
 		n: n, id: gc.id, topic: gc.topic, partition: gc.partition, voters: gc.voters, sm: gc.sm, isMeta: gc.meta,
-		propc: make(chan *proposal, 1024), recvc: make(chan *pb.Message, 4096), tickc: make(chan struct{}, 1),
+		propc: make(chan *proposal, 1024), recvc: make(chan parkedMsg, 4096), tickc: make(chan struct{}, 1),
 		ctrlc: make(chan func(), 64), stopc: make(chan struct{}), done: make(chan struct{}),
-		pending: map[uint64]*proposal{}, byIndex: map[uint64]*proposal{}, caughtUp: map[uint64]time.Time{},
+		pending: map[uint64]*proposal{}, byIndex: map[uint64]*proposal{}, caughtUp: map[uint64]time.Time{}, heard: map[uint64]time.Time{},
 	}
 	so := storeOptions{
 		fsync: n.spec.Fsync, segmentBytes: n.spec.SegmentBytes, flushInterval: n.spec.FlushInterval,
@@ -215,7 +227,7 @@ func (g *group) run() {
 		case <-g.tickc:
 			g.tick()
 		case m := <-g.recvc:
-			g.step(m)
+			g.step(m.m, m.at)
 		case p := <-g.propc:
 			g.propose(p)
 		case f := <-g.ctrlc:
@@ -227,7 +239,7 @@ func (g *group) run() {
 		for i := 0; i < 1024; i++ {
 			select {
 			case m := <-g.recvc:
-				g.step(m)
+				g.step(m.m, m.at)
 			case p := <-g.propc:
 				g.propose(p)
 			default:
@@ -247,10 +259,46 @@ func (g *group) run() {
 	}
 }
 
-func (g *group) step(m *pb.Message) {
+// step hands Raft a message from a peer that arrived at.
+func (g *group) step(m *pb.Message, at time.Time) {
 	if err := g.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 		g.n.log.Debug("raft step", "group", g.id, "err", err)
 	}
+	if g.inOffice && (m.GetType() == pb.MsgAppResp || m.GetType() == pb.MsgHeartbeatResp) && m.GetTerm() == g.ledTerm {
+		if at.After(g.heard[m.GetFrom()]) {
+			g.heard[m.GetFrom()] = at
+			g.renewLease()
+		}
+	}
+}
+
+// A leader's lease. Raft's CheckQuorum alone deposes a leader cut off
+// from its followers one to two election timeouts after the cut: it looks
+// once per timeout at whether each follower was heard during the whole
+// last one. Meanwhile the followers elect a successor after one to two
+// election timeouts of silence, so two leaders could take writes at once.
+// The lease closes that window: a leader serves only while a majority,
+// itself counted, has answered it within the last election timeout, so a
+// cut-off leader stops at most one election timeout after the last answer
+// it had (within one timeout and one heartbeat of the cut), before any
+// successor can have been elected. It is what Kafka's and Redpanda's
+// leaders do when they lose their followers; Raft steps it down later.
+func (g *group) renewLease() {
+	need := len(g.voters) / 2 // answers needed besides its own
+	if need == 0 {
+		return
+	}
+	var last []time.Time
+	for _, v := range g.voters {
+		if v != uint64(g.n.spec.ID) {
+			last = append(last, g.heard[v])
+		}
+	}
+	slices.SortFunc(last, func(a, b time.Time) int { return b.Compare(a) })
+	until := last[need-1].Add(g.n.electionTimeout())
+	g.mu.Lock()
+	g.gs.leaseUntil = until
+	g.mu.Unlock()
 }
 
 func (g *group) propose(p *proposal) {
@@ -277,6 +325,7 @@ func (g *group) tick() {
 			g.handOver()
 		}
 		g.trackISR()
+		g.checkLease()
 	}
 	// Every 10 s (more often for a retention shorter than 100 s):
 	// retention, and forgetting proposals nobody waits for.
@@ -290,6 +339,35 @@ func (g *group) tick() {
 	}
 }
 
+// checkLease serves or stops serving as the lease says. A leader whose
+// lease ran out answers the writes it holds as a deposed one does; if
+// answers come back while Raft still has it in office (the cut healed
+// before CheckQuorum deposed it), it serves again in the same term.
+func (g *group) checkLease() {
+	now := time.Now()
+	g.mu.RLock()
+	gs := g.gs
+	g.mu.RUnlock()
+	serving := gs.serving(now)
+	if serving == g.wasLeader {
+		return
+	}
+	at := now
+	if !serving {
+		// When it stopped: the lease's end, or, for a frozen node, the
+		// moment it was thawed, the first it could have answered.
+		at = gs.leaseUntil
+		if r := g.n.gate.resumedAt(); r.After(at) {
+			at = r
+		}
+	}
+	g.changed(serving, gs.term, at, reasonLease)
+	if !serving {
+		g.answerPending(g.pending, errDeposed)
+		g.answerPending(g.byIndex, errDeposed)
+	}
+}
+
 // pretendQuorum keeps a leader that lost its majority in office (fault
 // ack_without_quorum, a split brain): CheckQuorum sees heartbeat answers
 // from every follower whether or not they are alive.
@@ -300,7 +378,9 @@ func (g *group) pretendQuorum() {
 			continue
 		}
 		_ = g.rn.Step(&pb.Message{Type: pb.MsgHeartbeatResp.Enum(), From: proto.Uint64(v), To: proto.Uint64(uint64(g.n.spec.ID)), Term: proto.Uint64(term)})
+		g.heard[v] = time.Now()
 	}
+	g.renewLease()
 }
 
 // handOver transfers leadership to the follower that has the most of the
@@ -425,12 +505,10 @@ func (g *group) handleReady() error {
 	if err := g.st.append(rd.Entries); err != nil {
 		return err
 	}
-	if rd.HardState != nil {
-		g.st.setHardState(rd.HardState)
-	}
-	if err := g.st.persist(rd.MustSync); err != nil {
-		return err
-	}
+	// acks=1 is answered once the leader has the entry in its log, before
+	// the fsync, as Kafka's acks=1 waits for no flush; and only while it
+	// serves, so never after its lease ran out.
+	serving := g.state().serving(time.Now())
 	for _, e := range rd.Entries {
 		_, id := entryKind(e.GetData())
 		p := g.pending[id]
@@ -440,11 +518,21 @@ func (g *group) handleReady() error {
 		delete(g.pending, id)
 		p.index, p.term = e.GetIndex(), e.GetTerm()
 		if p.ackOnAppend {
+			if !serving {
+				p.resolve(propResult{err: errDeposed})
+				continue
+			}
 			_, base, _ := g.st.entryAt(p.index)
 			p.resolve(propResult{index: p.index, term: p.term, base: base})
 			continue
 		}
 		g.byIndex[p.index] = p
+	}
+	if rd.HardState != nil {
+		g.st.setHardState(rd.HardState)
+	}
+	if err := g.st.persist(rd.MustSync); err != nil {
+		return err
 	}
 	for _, m := range after {
 		g.send(m)
@@ -508,30 +596,46 @@ func (g *group) softState(ss *raft.SoftState, at time.Time) bool {
 	}
 	g.mu.Unlock()
 	isLeader := ss.RaftState == raft.StateLeader
-	if isLeader == g.wasLeader {
-		return false
+	if isLeader && !g.inOffice {
+		// Just elected: the votes were a majority's answers.
+		g.ledTerm = term
+		clear(g.heard)
+		for _, v := range g.voters {
+			g.heard[v] = at
+		}
+		g.renewLease()
 	}
-	g.wasLeader = isLeader
+	left := g.inOffice && !isLeader
+	g.inOffice = isLeader
+	if isLeader == g.wasLeader {
+		return left // its lease may have ended its service before
+	}
+	// A leader leaves office in the term it led only by CheckQuorum here
+	// (no leadership transfer, no membership change), otherwise because
+	// it heard of a higher term.
+	reason := reasonHigherTerm
+	if term == g.ledTerm {
+		reason = reasonCheckQuorum
+	}
+	g.changed(isLeader, term, at, reason)
+	return left
+}
+
+// changed reports that this node started or stopped serving as leader,
+// stamped at, when the loop hands the change over and before any client
+// can see it; why is the reason it stopped.
+func (g *group) changed(serving bool, term uint64, at time.Time, why string) {
+	g.wasLeader = serving
 	r := report{
 		Kind: reportState, Node: g.n.spec.ID, Inc: g.n.spec.Incarnation, Group: g.id, Topic: g.topic, Partition: g.partition,
-		Leader: isLeader, Term: term, At: at,
+		Leader: serving, Term: term, At: at,
 	}
-	if isLeader {
-		g.ledTerm = term
-	} else {
+	if !serving {
 		clear(g.caughtUp)
-		// The epoch it led, and why it stopped: a leader leaves office
-		// in the term it led only by CheckQuorum here (no leadership
-		// transfer, no membership change), otherwise because it heard
-		// of a higher term.
-		r.Term, r.Reason = g.ledTerm, reasonHigherTerm
-		if term == g.ledTerm {
-			r.Reason = reasonCheckQuorum
-		}
+		r.Term, r.Reason = g.ledTerm, why
 	}
 	g.n.leadershipChanged()
 	g.n.env.report(r)
-	return !isLeader
 }
 
 func (g *group) send(m *pb.Message) {

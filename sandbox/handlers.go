@@ -10,7 +10,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.etcd.io/raft/v3"
 )
 
 // The Kafka requests a node answers. Each works on this node's own state:
@@ -205,7 +204,7 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 		}
 		return
 	}
-	if p.g.state().state != raft.StateLeader {
+	if !p.g.state().serving(time.Now()) {
 		out.ErrorCode = kerr.NotLeaderForPartition.Code
 		return
 	}

@@ -45,6 +45,7 @@ type nodeSpec struct {
 	Tick          time.Duration `json:"tick"`
 	ElectionTick  int           `json:"election_tick"`
 	HeartbeatTick int           `json:"heartbeat_tick"`
+	LinkDelay     time.Duration `json:"link_delay"`
 	Fsync         bool          `json:"fsync"`
 	FlushInterval time.Duration `json:"flush_interval"`
 	SegmentBytes  int64         `json:"segment_bytes"`
@@ -102,6 +103,7 @@ const (
 const (
 	reasonCheckQuorum = "check-quorum" // it had not heard from a majority for an election timeout
 	reasonHigherTerm  = "higher-term"  // a message of a later term reached it
+	reasonLease       = "lease"        // no majority had answered it for an election timeout
 )
 
 type node struct {
@@ -277,9 +279,10 @@ func (n *node) leadershipChanged() {
 // ping tells every peer which groups this node leads.
 func (n *node) ping() {
 	claims := map[uint64]claim{}
+	now := time.Now()
 	n.mu.RLock()
 	for id, g := range n.groups {
-		if gs := g.state(); gs.state == raft.StateLeader {
+		if gs := g.state(); gs.serving(now) {
 			claims[id] = claim{term: gs.term, commit: gs.commit, isr: gs.isr}
 		}
 	}
@@ -313,7 +316,7 @@ func (n *node) deliver(gid uint64, payload []byte) {
 		n.mu.Unlock()
 	}
 	select {
-	case g.recvc <- m:
+	case g.recvc <- parkedMsg{time.Now(), m}:
 	default: // a full queue drops, as a network may
 	}
 }
@@ -342,7 +345,7 @@ func (n *node) addGroup(g *group) bool {
 	n.mu.Unlock()
 	for _, pm := range parked {
 		select {
-		case g.recvc <- pm.m:
+		case g.recvc <- pm:
 		default:
 		}
 	}
@@ -533,6 +536,11 @@ func (n *node) describe(t *topicMeta, idx int32) partView {
 		}
 		lead := int32(gs.lead)
 		switch {
+		case lead == n.spec.ID && !gs.serving(time.Now()):
+			// In office by Raft's count, but its lease ran out: it
+			// names no leader, as a Kafka leader that lost its
+			// followers would not.
+			return v
 		case lead == n.spec.ID:
 			v.leader = lead
 			v.isr = bitsToIDs(gs.isr, reps, n.reachable)
@@ -724,10 +732,11 @@ type hideRec struct {
 func (n *node) ledPartitions() []ledPartition {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
+	now := time.Now()
 	var out []ledPartition
 	for topic, ps := range n.parts {
 		for idx, p := range ps {
-			if gs := p.g.state(); gs.state == raft.StateLeader {
+			if gs := p.g.state(); gs.serving(now) {
 				hwm, _ := p.offsets(n.spec.ID)
 				out = append(out, ledPartition{Topic: topic, Partition: idx, HWM: hwm})
 			}

@@ -139,9 +139,9 @@ func TestAcksOneLossIsRealAndAcksAllLosesNothing(t *testing.T) {
 }
 
 // Isolating a leader, by a network partition or by freezing it, lets the
-// majority elect another with a higher term; a partitioned leader steps
-// down by itself (CheckQuorum), a frozen one when it wakes and hears of the
-// new term. Either catches up when it is back.
+// majority elect another with a higher term; a partitioned leader stops
+// serving by itself (its lease) and Raft deposes it (CheckQuorum), a frozen
+// one stops when it wakes, its lease long over, or hears of the new term. Either catches up when it is back.
 func TestIsolatedLeaderIsReplacedAndCatchesUp(t *testing.T) {
 	const et = 200 * time.Millisecond
 	cases := []struct {
@@ -210,7 +210,9 @@ func TestIsolatedLeaderIsReplacedAndCatchesUp(t *testing.T) {
 			for _, e := range c.Timeline() {
 				kinds = append(kinds, e.Kind)
 			}
-			t.Logf("timeline: %v", kinds)
+			for _, e := range c.Timeline() {
+				t.Logf("%s %s node %d reason %s", e.At.Sub(isolated), e.Kind, e.Node, e.Reason)
+			}
 			// The step-down is in the timeline whether or not the
 			// majority elected first: the old leader, the term it led,
 			// and why. Cut off, it cannot hear of a higher term; frozen,
@@ -223,9 +225,15 @@ func TestIsolatedLeaderIsReplacedAndCatchesUp(t *testing.T) {
 				t.Fatalf("stepped down from term %d, it led term %d", *down.Epoch, oldEpoch)
 			case down.At.Before(isolated):
 				t.Fatalf("stepped down at %v, before it was isolated at %v", down.At, isolated)
-			case tc.stepDown && down.Reason != "check-quorum":
-				t.Fatalf("a cut-off leader stepped down for %q, want check-quorum", down.Reason)
-			case !tc.stepDown && down.Reason != "check-quorum" && down.Reason != "higher-term":
+			case tc.stepDown && down.Reason != "lease":
+				t.Fatalf("a cut-off leader stepped down for %q, want lease", down.Reason)
+			case tc.stepDown && down.At.Sub(isolated) > et+et/10:
+				// Its lease ends one election timeout after the last
+				// answer it had, and answers stop at the cut: within a
+				// timeout and a heartbeat of it, however busy the machine
+				// (the stamp is the lease's end, not when it was noticed).
+				t.Fatalf("a cut-off leader stopped %v after the cut, more than an election timeout (%v) and a heartbeat", down.At.Sub(isolated), et)
+			case !tc.stepDown && down.Reason != "lease" && down.Reason != "higher-term":
 				t.Fatalf("reason %q", down.Reason)
 			}
 		})

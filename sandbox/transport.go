@@ -28,6 +28,14 @@ import (
 // Links can be cut (Partition): a cut link drops frames both where they are
 // sent and where they arrive, as a firewall rule would, and leaves client
 // traffic alone.
+//
+// A link delay (nodeSpec.LinkDelay) holds every frame that long in its
+// sender's queue before it goes on the wire: loopback answers in tens of
+// microseconds, a network between brokers in hundreds. Frames are held
+// each on its own clock, so the delay adds latency, not a throughput
+// limit. A killed node loses what it still held, as a crashed host loses
+// what it had not yet sent; that is the window in which an acks=1 write
+// the leader answered has reached no follower.
 
 const (
 	frameRaft byte = 1
@@ -55,12 +63,19 @@ type transport struct {
 type peer struct {
 	id    int32
 	addr  string
-	bulk  chan []byte // appends and snapshots
-	small chan []byte // everything else
+	bulk  chan outFrame // appends and snapshots
+	small chan outFrame // everything else
 
 	lastHeard atomic.Int64 // unix nanoseconds of the last frame from it
 	inbound   atomic.Int32 // live connections it dialed to us
 	claims    atomic.Pointer[claimSet]
+}
+
+// outFrame is a frame waiting in its sender's queue until due (unix
+// nanoseconds; 0: at once).
+type outFrame struct {
+	b   []byte
+	due int64
 }
 
 // claimSet is what a peer's last ping said it leads.
@@ -81,7 +96,7 @@ func newTransport(n *node, ln net.Listener, peers []peerSpec, allowed func(from,
 		if p.ID == n.spec.ID {
 			continue
 		}
-		t.peers[p.ID] = &peer{id: p.ID, addr: p.RaftAddr, bulk: make(chan []byte, sendQueueLen), small: make(chan []byte, sendQueueLen)}
+		t.peers[p.ID] = &peer{id: p.ID, addr: p.RaftAddr, bulk: make(chan outFrame, sendQueueLen), small: make(chan outFrame, sendQueueLen)}
 	}
 	return t
 }
@@ -143,13 +158,17 @@ func (t *transport) send(to int32, kind byte, group uint64, payload []byte, bulk
 	if bulk {
 		q = p.bulk
 	}
+	of := outFrame{b: frame}
+	if d := t.n.spec.LinkDelay; d > 0 {
+		of.due = time.Now().Add(d).UnixNano()
+	}
 	select {
-	case q <- frame:
+	case q <- of:
 	default:
 	}
 }
 
-func (t *transport) sendLoop(p *peer, q chan []byte) {
+func (t *transport) sendLoop(p *peer, q chan outFrame) {
 	defer t.wg.Done()
 	backoff := 20 * time.Millisecond
 	for {
@@ -186,7 +205,7 @@ func (t *transport) sendLoop(p *peer, q chan []byte) {
 	}
 }
 
-func drain(q chan []byte) {
+func drain(q chan outFrame) {
 	for {
 		select {
 		case <-q:
@@ -196,7 +215,7 @@ func drain(q chan []byte) {
 	}
 }
 
-func (t *transport) writeFrames(c net.Conn, q chan []byte) {
+func (t *transport) writeFrames(c net.Conn, q chan outFrame) {
 	w := bufio.NewWriterSize(c, 64<<10)
 	var hello [8]byte
 	binary.BigEndian.PutUint32(hello[:], transportMagic)
@@ -211,26 +230,52 @@ func (t *transport) writeFrames(c net.Conn, q chan []byte) {
 		close(dead)
 	}()
 	defer func() { c.Close(); <-dead }()
+	var held *outFrame // taken from the queue, not yet due
+	var timer *time.Timer
 	for {
 		if !t.n.gate.wait(t.stopc) {
 			return
 		}
-		var frame []byte
-		select {
-		case <-t.stopc:
-			return
-		case <-dead:
-			return
-		case frame = <-q:
+		var f outFrame
+		if held != nil {
+			f, held = *held, nil
+		} else {
+			select {
+			case <-t.stopc:
+				return
+			case <-dead:
+				return
+			case f = <-q:
+			}
 		}
-		if _, err := w.Write(frame); err != nil {
+		if wait := time.Until(time.Unix(0, f.due)); f.due != 0 && wait > 0 {
+			if timer == nil {
+				timer = time.NewTimer(wait)
+				defer timer.Stop()
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case <-t.stopc:
+				return
+			case <-dead:
+				return
+			case <-timer.C:
+			}
+		}
+		if _, err := w.Write(f.b); err != nil {
 			return
 		}
-		// Batch whatever else is queued, then flush once.
+		// Batch whatever else is queued and due, then flush once.
+		now := time.Now().UnixNano()
 		for more := true; more; {
 			select {
-			case frame = <-q:
-				if _, err := w.Write(frame); err != nil {
+			case g := <-q:
+				if g.due > now {
+					held, more = &g, false
+					break
+				}
+				if _, err := w.Write(g.b); err != nil {
 					return
 				}
 			default:

@@ -25,6 +25,11 @@ type Embedded struct {
 	// draws the timeout itself.
 	ElectionTimeoutMin time.Duration `mapstructure:"election_timeout_min"`
 	ElectionTimeoutMax time.Duration `mapstructure:"election_timeout_max"`
+	// LinkDelay holds every Raft message between nodes that long, as the
+	// network between brokers would; loopback alone replicates faster
+	// than any real cluster, and a leader killed in that window takes
+	// the acks=1 writes it answered with it.
+	LinkDelay time.Duration `mapstructure:"link_delay"`
 	// DataDir holds the nodes' logs (node N in DataDir/node-N); empty: a
 	// temporary directory removed at shutdown. Fsync is always (one fsync
 	// per Raft batch) or never (a kill loses what was not written out:
@@ -41,9 +46,13 @@ type Embedded struct {
 	Faults sandbox.Faults `mapstructure:"faults"`
 }
 
+// DefaultLinkDelay is a network between brokers in one data centre,
+// one way.
+const DefaultLinkDelay = time.Millisecond
+
 // Defaults are the settings of a key left unset.
 func Defaults() *Embedded {
-	return &Embedded{Nodes: 3, ElectionTimeoutMin: time.Second, ElectionTimeoutMax: 2 * time.Second, Fsync: "always"}
+	return &Embedded{Nodes: 3, ElectionTimeoutMin: time.Second, ElectionTimeoutMax: 2 * time.Second, LinkDelay: DefaultLinkDelay, Fsync: "always"}
 }
 
 // Sections are the sandbox controller's config sections.
@@ -63,6 +72,9 @@ func (e *Embedded) Validate(ch *config.Checker, root *config.Config) {
 	ch.Positive("election_timeout_min", e.ElectionTimeoutMin)
 	if e.ElectionTimeoutMax < e.ElectionTimeoutMin {
 		ch.Add("election_timeout_max", "must be >= sandbox.election_timeout_min")
+	}
+	if e.LinkDelay < 0 || (e.ElectionTimeoutMin > 0 && e.LinkDelay*10 > e.ElectionTimeoutMin) {
+		ch.Add("link_delay", "must be >= 0 and at most a tenth of sandbox.election_timeout_min (%s)", e.ElectionTimeoutMin)
 	}
 	if e.Fsync != "always" && e.Fsync != "never" {
 		ch.Add("fsync", "must be always or never")
@@ -122,6 +134,7 @@ func Build(_ context.Context, cfg *config.Config, log *slog.Logger) (*Sandbox, e
 		KafkaBasePort:      e.KafkaBasePort,
 		ElectionTimeoutMin: e.ElectionTimeoutMin,
 		ElectionTimeoutMax: e.ElectionTimeoutMax,
+		LinkDelay:          e.LinkDelay,
 		DataDir:            e.DataDir,
 		Fsync:              e.Fsync,
 		ProcessPerNode:     e.ProcessPerNode,

@@ -19,6 +19,7 @@ type ServeOptions struct {
 	ControlListen      string
 	ElectionTimeoutMin time.Duration
 	ElectionTimeoutMax time.Duration
+	LinkDelay          time.Duration
 	// DataDir, Fsync and ProcessPerNode are sandbox.Options' own.
 	DataDir        string
 	Fsync          string
@@ -40,7 +41,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	sb, err := sandbox.New(sandbox.Options{
 		Nodes: o.Nodes, KafkaBasePort: o.KafkaBasePort,
-		ElectionTimeoutMin: o.ElectionTimeoutMin, ElectionTimeoutMax: o.ElectionTimeoutMax,
+		ElectionTimeoutMin: o.ElectionTimeoutMin, ElectionTimeoutMax: o.ElectionTimeoutMax, LinkDelay: o.LinkDelay,
 		DataDir: o.DataDir, Fsync: o.Fsync, ProcessPerNode: o.ProcessPerNode,
 		Listener: lo, Logger: o.Log,
 	})
