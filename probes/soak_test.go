@@ -208,7 +208,7 @@ func soakConfig(b *testing.B) *config.Config {
 
 func soakSandbox(b *testing.B, cfg *config.Config) (*sandbox.Cluster, drill.Env) {
 	e := testenv.Sandbox(cfg)
-	opts := sandbox.Options{Nodes: e.Nodes, ElectionTimeoutMin: e.ElectionTimeoutMin, Fsync: e.Fsync, Logger: testutil.Log()}
+	opts := sandbox.Options{Nodes: e.Nodes, ElectionTimeoutMin: e.ElectionTimeoutMin, LinkDelay: e.LinkDelay, Fsync: e.Fsync, Logger: testutil.Log()}
 	if *soakRaftdrill != "" {
 		exe, err := filepath.Abs(*soakRaftdrill)
 		if err != nil {

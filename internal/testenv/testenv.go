@@ -61,6 +61,7 @@ func Cluster(t testing.TB, c *config.Config) (*sandbox.Cluster, *kafka.Client) {
 		Nodes:              e.Nodes,
 		ElectionTimeoutMin: e.ElectionTimeoutMin,
 		ElectionTimeoutMax: e.ElectionTimeoutMax,
+		LinkDelay:          e.LinkDelay,
 		Listener:           lo,
 		Faults:             e.Faults,
 		Logger:             testutil.Log(),
