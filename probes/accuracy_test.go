@@ -154,6 +154,21 @@ func BenchmarkSplitBrainAccuracy(b *testing.B) {
 						}
 						b.Fatalf("drill %d: the sandbox timeline lacks the disruption, the step-down or the election (old leader %v)", d, m.Value(run.OldLeader))
 					}
+					// A drill far off its ground truth shows its own events
+					// and the sandbox's beside each other.
+					if e := math.Max(math.Abs(m.Value(run.StepdownSeconds)-step.Seconds()), math.Abs(m.Value(run.ElectionSeconds)-elect.Seconds())) * 1000; e > 25 {
+						for _, ev := range res.Events {
+							if ev.What != "first-ack" {
+								b.Logf("drill %d: %s %s %s", d, ev.At.Format("15:04:05.000"), ev.What, ev.Detail)
+							}
+						}
+						for _, ev := range sb.Timeline() {
+							if !ev.At.Before(started) && (ev.Partition == nil || *ev.Partition == sbc.TargetPartition) {
+								b.Logf("drill %d: sandbox %s %s node %d %s %s", d, ev.At.Format("15:04:05.000"), ev.Kind, ev.Node, ev.Topic, ev.Reason)
+							}
+						}
+						b.Logf("drill %d: stepdown measured %.3f s, timeline %.3f s; election measured %.3f s, timeline %.3f s", d, m.Value(run.StepdownSeconds), step.Seconds(), m.Value(run.ElectionSeconds), elect.Seconds())
+					}
 					steps = append(steps, m.Value(run.StepdownSeconds))
 					stepErr = append(stepErr, math.Abs(m.Value(run.StepdownSeconds)-step.Seconds())*1000)
 					electErr = append(electErr, math.Abs(m.Value(run.ElectionSeconds)-elect.Seconds())*1000)

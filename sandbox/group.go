@@ -314,6 +314,11 @@ func (g *group) propose(p *proposal) {
 }
 
 func (g *group) tick() {
+	if g.inOffice {
+		// Before Raft's own tick, whose CheckQuorum would otherwise
+		// take the credit for a step-down the lease already made.
+		g.checkLease()
+	}
 	g.rn.Tick()
 	g.ticks++
 	f := g.n.env.faults()
@@ -325,7 +330,6 @@ func (g *group) tick() {
 			g.handOver()
 		}
 		g.trackISR()
-		g.checkLease()
 	}
 	// Every 10 s (more often for a retention shorter than 100 s):
 	// retention, and forgetting proposals nobody waits for.
@@ -354,18 +358,24 @@ func (g *group) checkLease() {
 	}
 	at := now
 	if !serving {
-		// When it stopped: the lease's end, or, for a frozen node, the
-		// moment it was thawed, the first it could have answered.
-		at = gs.leaseUntil
-		if r := g.n.gate.resumedAt(); r.After(at) {
-			at = r
-		}
+		at = g.leaseEnd(gs)
 	}
 	g.changed(serving, gs.term, at, reasonLease)
 	if !serving {
 		g.answerPending(g.pending, errDeposed)
 		g.answerPending(g.byIndex, errDeposed)
 	}
+}
+
+// leaseEnd is when a leader whose lease ran out stopped serving: the
+// lease's end, or, for a node frozen past it, the moment it was thawed,
+// the first at which it could have answered anyone.
+func (g *group) leaseEnd(gs groupState) time.Time {
+	at := gs.leaseUntil
+	if r := g.n.gate.resumedAt(); r.After(at) {
+		at = r
+	}
+	return at
 }
 
 // pretendQuorum keeps a leader that lost its majority in office (fault
@@ -616,6 +626,10 @@ func (g *group) softState(ss *raft.SoftState, at time.Time) bool {
 	reason := reasonHigherTerm
 	if term == g.ledTerm {
 		reason = reasonCheckQuorum
+	}
+	if gs := g.state(); !isLeader && !gs.leaseUntil.IsZero() && !at.Before(gs.leaseUntil) {
+		// Its lease had run out before Raft noticed: it stopped then.
+		reason, at = reasonLease, g.leaseEnd(gs)
 	}
 	g.changed(isLeader, term, at, reason)
 	return left
