@@ -442,10 +442,10 @@ func (p *partition) damageBatch(raw []byte, marks map[int64]damageKind) []byte {
 // valueAt is the value this replica's log holds at offset off, or
 // staleValue if it holds none there.
 func (p *partition) valueAt(off int64) []byte {
-	if off < p.g.st.logStart() {
+	if off < p.g.st.LogStart() {
 		return staleValue
 	}
-	raw, err := p.g.st.readRecords(nil, off, off+1, 1)
+	raw, err := readRecords(p.g.st, nil, off, off+1, 1)
 	if err != nil {
 		return staleValue
 	}

@@ -234,7 +234,7 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 	switch {
 	case res.err == nil:
 		out.BaseOffset = res.base
-		out.LogStartOffset = p.g.st.logStart()
+		out.LogStartOffset = p.g.st.LogStart()
 		if armed {
 			ad := hooks.onAck(ackInfo{TP: key, Offset: res.base, Records: count, Value: first, Swapped: dec.Swap, Node: n.spec.ID, Acked: acks != 0})
 			switch {
@@ -438,7 +438,7 @@ func (n *node) handleListOffsets(r *kmsg.ListOffsetsRequest) kmsg.Response {
 			case -3: // the record with the largest timestamp: not tracked; the last one
 				sp.Offset = max(start, hwm-1)
 			default:
-				sp.Offset = p.g.st.offsetForTime(rp.Timestamp, hwm)
+				sp.Offset = p.g.st.OffsetForTime(rp.Timestamp, hwm)
 				sp.Timestamp = rp.Timestamp
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -390,12 +391,12 @@ func (n *node) startTopic(t *topicMeta, justCreated bool) {
 			continue
 		}
 		p.g = g
-		p.hwm = g.st.logStart()
+		p.hwm = g.st.LogStart()
 		n.mu.Lock()
 		n.parts[t.Name][idx] = p
 		n.mu.Unlock()
 		if !n.addGroup(g) {
-			g.st.close(false)
+			g.st.Close(false)
 			return
 		}
 		if justCreated && fresh && reps[0] == n.spec.ID {
@@ -459,7 +460,7 @@ func (n *node) partition(topic string, idx int32) *partition {
 	return n.parts[topic][idx]
 }
 
-func (n *node) recordTruncated(g *group, removed []truncatedEntry) {
+func (n *node) recordTruncated(g *group, removed []raftlog.Entry) {
 	if p := n.partition(g.topic, g.partition); p != nil && p.g == g {
 		p.addTruncated(removed)
 	}

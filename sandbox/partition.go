@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sync"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -73,7 +74,7 @@ func (p *partition) applyEntry(index, term uint64, data []byte, base int64) erro
 }
 
 func (p *partition) applied(index uint64) {
-	hwm := p.g.st.offsetsAt(index)
+	hwm := p.g.st.OffsetsAt(index)
 	pl := p.n.env.servePlan()
 	p.mu.Lock()
 	if pl.freezes() && p.frozenGen != pl.Gen {
@@ -103,7 +104,7 @@ func (p *partition) restore(payload []byte) {
 		}
 	}
 	if p.g != nil {
-		p.hwm = p.g.st.logStart()
+		p.hwm = p.g.st.LogStart()
 	}
 }
 
@@ -116,7 +117,7 @@ func (p *partition) offsets(node int32) (hwm, logStart int64) {
 	if v != nil {
 		hwm = v.visibleEnd(hwm)
 	}
-	return hwm, p.g.st.logStart()
+	return hwm, p.g.st.LogStart()
 }
 
 func (p *partition) viewLocked(node int32) *view {
@@ -133,7 +134,7 @@ func (p *partition) read(from int64, maxBytes int, node int32, sf served) (batch
 	hwm = p.hwm
 	more = p.notify
 	p.mu.RUnlock()
-	logStart = p.g.st.logStart()
+	logStart = p.g.st.LogStart()
 	if v != nil {
 		hwm = v.visibleEnd(hwm)
 	}
@@ -146,12 +147,12 @@ func (p *partition) read(from int64, maxBytes int, node int32, sf served) (batch
 		// the records but has not yet learnt they are committed): nothing
 		// yet, as Kafka answers a follower fetch there.
 		last, _ := p.g.st.LastIndex()
-		if from > p.g.st.offsetsAt(last) {
+		if from > p.g.st.OffsetsAt(last) {
 			return nil, hwm, logStart, more, kerr.OffsetOutOfRange.Code
 		}
 		return nil, hwm, logStart, more, 0
 	}
-	out, err := p.g.st.readRecords(nil, from, hwm, maxBytes)
+	out, err := readRecords(p.g.st, nil, from, hwm, maxBytes)
 	if err != nil {
 		p.n.log.Error("read partition", "topic", p.topic, "partition", p.index, "err", err)
 		return nil, hwm, logStart, more, kerr.KafkaStorageError.Code
@@ -170,20 +171,42 @@ func (p *partition) read(from int64, maxBytes int, node int32, sf served) (batch
 func (p *partition) committedRecords() ([]LogRecord, error) {
 	applied := p.g.state().applied
 	first, _ := p.g.st.FirstIndex()
-	return p.g.st.records(first, applied)
+	var out []LogRecord
+	err := p.g.st.Scan(first, applied, func(e raftlog.Entry) error {
+		_, recs, err := decodeRecordsEntry(e.Data)
+		if err != nil {
+			return err
+		}
+		out = appendLogRecords(out, recs, e.Base, e.Term, e.Index)
+		return nil
+	})
+	return out, err
 }
 
-func (p *partition) addTruncated(removed []truncatedEntry) {
+// readRecords appends to dst the record batches of a log from Kafka offset
+// from up to (not including) offset end, at most maxBytes of them (but at
+// least one entry's), as a fetch serves them.
+func readRecords(st *raftlog.Log, dst []byte, from, end int64, maxBytes int) ([]byte, error) {
+	return st.ReadRecords(dst, from, end, maxBytes, func(dst []byte, e raftlog.Entry) ([]byte, error) {
+		_, recs, err := decodeRecordsEntry(e.Data)
+		if err != nil {
+			return dst, err
+		}
+		return appendServed(dst, recs, e.Base, from, int32(e.Term)), nil
+	})
+}
+
+func (p *partition) addTruncated(removed []raftlog.Entry) {
 	var recs []LogRecord
 	for _, e := range removed {
-		if kind, _ := entryKind(e.data); kind != entryRecords {
+		if kind, _ := entryKind(e.Data); kind != entryRecords {
 			continue
 		}
-		_, raw, err := decodeRecordsEntry(e.data)
+		_, raw, err := decodeRecordsEntry(e.Data)
 		if err != nil {
 			continue
 		}
-		recs = appendLogRecords(recs, raw, e.base, e.term, e.index)
+		recs = appendLogRecords(recs, raw, e.Base, e.Term, e.Index)
 	}
 	if len(recs) == 0 {
 		return
