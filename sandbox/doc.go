@@ -21,9 +21,9 @@
 // and handles every request of the cluster in one loop, while acks=all here
 // means many produce requests waiting concurrently for Raft to commit, and
 // every node must answer from its own log and its own view of leadership.
-// The Kafka messages themselves are franz-go's kmsg (decode, encode); this
-// package adds the framing, the per-connection ordering of answers, and the
-// handlers (kafka.go, handlers.go).
+// The Kafka messages themselves are franz-go's kmsg (decode, encode);
+// internal/kafkaserver adds the framing, the per-connection ordering of
+// answers, TLS and SASL, and this package the handlers (handlers.go).
 //
 // The timeline of kills, restarts, pauses, partitions and the Raft groups'
 // own leader changes is ground truth for raftdrill's accuracy benchmark;

@@ -14,8 +14,43 @@ import (
 
 // The Kafka requests a node answers. Each works on this node's own state:
 // its Raft groups' view of leadership, its log, its copy of the metadata.
+// The node's Kafka server (internal/kafkaserver) does the rest: the
+// framing, the order of the answers, TLS, SASL and ApiVersions.
 
 const clusterID = "raftdrill-sandbox"
+
+// versions are the requests handleKafka answers and the versions it
+// handles: with the server's own, exactly what ApiVersions advertises.
+var versions = map[kmsg.Key][2]int16{
+	kmsg.Produce:        {3, 12}, // v3+: record batches v2; v13 names topics by id
+	kmsg.Fetch:          {4, 12}, // v13 names topics by id
+	kmsg.ListOffsets:    {1, 7},
+	kmsg.Metadata:       {1, 12},
+	kmsg.CreateTopics:   {0, 7},
+	kmsg.DeleteTopics:   {0, 6},
+	kmsg.InitProducerID: {0, 4},
+}
+
+// handleKafka answers one request of those in versions; nil for any other.
+func (n *node) handleKafka(req kmsg.Request) kmsg.Response {
+	switch r := req.(type) {
+	case *kmsg.MetadataRequest:
+		return n.handleMetadata(r)
+	case *kmsg.ProduceRequest:
+		return n.handleProduce(r)
+	case *kmsg.FetchRequest:
+		return n.handleFetch(r)
+	case *kmsg.ListOffsetsRequest:
+		return n.handleListOffsets(r)
+	case *kmsg.CreateTopicsRequest:
+		return n.handleCreateTopics(r)
+	case *kmsg.DeleteTopicsRequest:
+		return n.handleDeleteTopics(r)
+	case *kmsg.InitProducerIDRequest:
+		return n.handleInitProducerID(r)
+	}
+	return nil
+}
 
 func errCode(err error) int16 {
 	var ke *kerr.Error

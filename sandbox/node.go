@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/kafkaserver"
 	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.etcd.io/raft/v3"
@@ -118,7 +119,7 @@ type node struct {
 	started time.Time
 
 	tr    *transport
-	kafka *kafkaServer
+	kafka *kafkaserver.Server
 
 	propBase uint64
 	propSeq  atomic.Uint64
@@ -144,7 +145,7 @@ type parkedMsg struct {
 
 // startNode starts a node. Listeners may be given (already bound); nil
 // ones are opened on the spec's addresses.
-func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net.Listener, lis *listener) (*node, error) {
+func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net.Listener, lis *kafkaserver.Listener) (*node, error) {
 	n := &node{
 		spec: spec, env: env, log: log.With("node", spec.ID), gate: newGate(), stopc: make(chan struct{}), started: time.Now(),
 		groups: map[uint64]*group{}, parts: map[string]map[int32]*partition{}, running: map[string]*topicMeta{}, parked: map[uint64][]parkedMsg{},
@@ -168,7 +169,7 @@ func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net
 		}
 	}
 	n.tr = newTransport(n, raftLn, spec.Peers, env.linkAllowed)
-	n.kafka = newKafkaServer(n, kafkaLn, lis)
+	n.kafka = kafkaserver.New(kafkaLn, kafkaserver.Config{Versions: versions, Handle: n.handleKafka, Wait: n.gate.wait, Listener: lis, Log: n.log})
 
 	var voters []uint64
 	for _, p := range spec.Peers {
@@ -195,14 +196,14 @@ func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net
 	}
 	n.wg.Add(1)
 	go n.tickLoop()
-	n.kafka.start()
+	n.kafka.Start()
 	return n, nil
 }
 
 // stop ends the node. With flush false it dies as under SIGKILL: its
 // sockets close at once, and what its logs had not written out is lost.
 func (n *node) stop(flush bool) {
-	n.kafka.stop()
+	n.kafka.Stop()
 	n.tr.stop()
 	n.mu.Lock()
 	n.stopped = true
