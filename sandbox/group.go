@@ -653,7 +653,7 @@ func (g *group) send(m *pb.Message) {
 		return
 	}
 	bulk := m.GetType() == pb.MsgApp || m.GetType() == pb.MsgSnap
-	g.n.tr.send(to, frameRaft, g.id, b, bulk)
+	g.n.tr.Send(to, g.id, b, bulk)
 	if m.GetType() == pb.MsgSnap {
 		g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
 	}
@@ -674,7 +674,7 @@ func (g *group) answerPending(table map[uint64]*proposal, err error) {
 	}
 }
 
-// truncated learns, from the log store, of entries a new leader replaced.
+// truncated learns, from the log (raftlog), of entries a new leader replaced.
 func (g *group) truncated(removed []raftlog.Entry) {
 	g.n.recordTruncated(g, removed)
 }

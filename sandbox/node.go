@@ -20,6 +20,7 @@ import (
 
 	"github.com/raftdrill/raftdrill/sandbox/internal/kafkaserver"
 	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
+	"github.com/raftdrill/raftdrill/sandbox/internal/transport"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -118,7 +119,7 @@ type node struct {
 	wg      sync.WaitGroup
 	started time.Time
 
-	tr    *transport
+	tr    *transport.Transport
 	kafka *kafkaserver.Server
 
 	propBase uint64
@@ -168,7 +169,13 @@ func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net
 			return nil, fmt.Errorf("node %d: kafka listener on %s: %w", spec.ID, spec.KafkaAddr, err)
 		}
 	}
-	n.tr = newTransport(n, raftLn, spec.Peers, env.linkAllowed)
+	peers := make([]transport.Peer, len(spec.Peers))
+	for i, p := range spec.Peers {
+		peers[i] = transport.Peer{ID: p.ID, Addr: p.RaftAddr}
+	}
+	n.tr = transport.New(raftLn, transport.Config{
+		Self: spec.ID, Peers: peers, LinkDelay: spec.LinkDelay, Allowed: env.linkAllowed, Wait: n.gate.wait, Deliver: n.deliver,
+	})
 	n.kafka = kafkaserver.New(kafkaLn, kafkaserver.Config{Versions: versions, Handle: n.handleKafka, Wait: n.gate.wait, Listener: lis, Log: n.log})
 
 	var voters []uint64
@@ -189,7 +196,7 @@ func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net
 	// Raft hands its committed entries over again.
 	n.reconcileTopics()
 
-	n.tr.start()
+	n.tr.Start()
 	meta.start()
 	if fresh && spec.Bootstrap {
 		meta.campaign()
@@ -204,7 +211,7 @@ func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net
 // sockets close at once, and what its logs had not written out is lost.
 func (n *node) stop(flush bool) {
 	n.kafka.Stop()
-	n.tr.stop()
+	n.tr.Stop()
 	n.mu.Lock()
 	n.stopped = true
 	groups := make([]*group, 0, len(n.groups))
@@ -280,19 +287,16 @@ func (n *node) leadershipChanged() {
 
 // ping tells every peer which groups this node leads.
 func (n *node) ping() {
-	claims := map[uint64]claim{}
+	claims := map[uint64]transport.Claim{}
 	now := time.Now()
 	n.mu.RLock()
 	for id, g := range n.groups {
 		if gs := g.state(); gs.serving(now) {
-			claims[id] = claim{term: gs.term, commit: gs.commit, isr: gs.isr}
+			claims[id] = transport.Claim{Term: gs.term, Commit: gs.commit, ISR: gs.isr}
 		}
 	}
 	n.mu.RUnlock()
-	payload := encodeClaims(claims)
-	for id := range n.tr.peers {
-		n.tr.send(id, framePing, 0, payload, false)
-	}
+	n.tr.Ping(claims)
 }
 
 // deliver hands a Raft message from a peer to its group. A message for a
@@ -482,7 +486,7 @@ func (n *node) neverElect() bool {
 func (n *node) noCampaign() bool { return n.env.servePlan().noCampaign(n.spec.ID) }
 
 // reachable reports whether this node believes peer id is alive.
-func (n *node) reachable(id int32) bool { return n.tr.reachable(id, n.electionTimeout()) }
+func (n *node) reachable(id int32) bool { return n.tr.Reachable(id, n.electionTimeout()) }
 
 // liveBrokers lists this node and the peers it believes alive.
 func (n *node) liveBrokers() []int32 {
@@ -519,15 +523,14 @@ func (n *node) describe(t *topicMeta, idx int32) partView {
 	gid := t.groupID(idx)
 	v := partView{leader: -1, epoch: 0, last: -1}
 	// The best claim among reachable peers.
-	var best claim
+	var best transport.Claim
 	bestNode := int32(-1)
-	for id, p := range n.tr.peers {
-		cs := p.claims.Load()
-		if cs == nil || !n.reachable(id) {
+	for _, p := range n.spec.Peers {
+		if !n.reachable(p.ID) {
 			continue
 		}
-		if c, ok := cs.groups[gid]; ok && c.term >= best.term {
-			best, bestNode = c, id
+		if c, ok := n.tr.Claim(p.ID, gid); ok && c.Term >= best.Term {
+			best, bestNode = c, p.ID
 		}
 	}
 	if p := n.partition(t.Name, idx); p != nil {
@@ -554,15 +557,15 @@ func (n *node) describe(t *topicMeta, idx int32) partView {
 			v.leader = lead
 		}
 		if v.leader > 0 && bestNode == v.leader {
-			v.isr = bitsToIDs(best.isr, reps, n.reachable)
+			v.isr = bitsToIDs(best.ISR, reps, n.reachable)
 		} else {
 			v.isr = bitsToIDs(^uint64(0), reps, n.reachable)
 		}
 		return v
 	}
 	if bestNode > 0 {
-		v.leader, v.epoch, v.last = bestNode, int32(best.term), bestNode
-		v.isr = bitsToIDs(best.isr, reps, n.reachable)
+		v.leader, v.epoch, v.last = bestNode, int32(best.Term), bestNode
+		v.isr = bitsToIDs(best.ISR, reps, n.reachable)
 	}
 	return v
 }
@@ -584,7 +587,7 @@ func (n *node) caughtUp() bool {
 			continue
 		}
 		c, ok := n.claimOf(int32(gs.lead), g.id)
-		if gs.lead == 0 || !ok || gs.applied < max(gs.commit, c.commit) {
+		if gs.lead == 0 || !ok || gs.applied < max(gs.commit, c.Commit) {
 			return false
 		}
 	}
@@ -592,17 +595,11 @@ func (n *node) caughtUp() bool {
 }
 
 // claimOf is what peer's latest ping says about a group it leads.
-func (n *node) claimOf(peer int32, gid uint64) (claim, bool) {
-	p := n.tr.peers[peer]
-	if p == nil || !n.reachable(peer) {
-		return claim{}, false
+func (n *node) claimOf(peer int32, gid uint64) (transport.Claim, bool) {
+	if !n.reachable(peer) {
+		return transport.Claim{}, false
 	}
-	cs := p.claims.Load()
-	if cs == nil {
-		return claim{}, false
-	}
-	c, ok := cs.groups[gid]
-	return c, ok
+	return n.tr.Claim(peer, gid)
 }
 
 // propose submits data to a group and waits for its fate or the deadline.
