@@ -3,6 +3,8 @@ package sandbox
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
 )
 
 // The data of a Raft entry in the sandbox's groups. Raft's own empty entries
@@ -159,5 +161,5 @@ func countEntry(data []byte) (count int64, maxTs int64) {
 	if err != nil {
 		return 0, -1
 	}
-	return recordsCount(recs)
+	return batch.Count(recs)
 }

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"encoding/binary"
 	"slices"
+
+	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
 )
 
 // The damage a partition's replica serves: records hidden (lost) and
@@ -129,7 +131,7 @@ func (v *view) visibleEnd(hwm int64) int64 {
 // not touch pass as they are.
 func rewriteBatches(raw []byte, v *view) []byte {
 	var out []byte
-	eachBatch(raw, func(b []byte) bool {
+	batch.Each(raw, func(b []byte) bool {
 		out = append(out, rewriteBatch(b, v)...)
 		return true
 	})
@@ -137,15 +139,15 @@ func rewriteBatches(raw []byte, v *view) []byte {
 }
 
 func rewriteBatch(raw []byte, v *view) []byte {
-	if len(raw) < batchHeaderLen {
+	if len(raw) < batch.HeaderLen {
 		return raw
 	}
-	first := int64(binary.BigEndian.Uint64(raw[batchBaseOffset:]))
-	last := first + int64(int32(binary.BigEndian.Uint32(raw[batchLastDeltaAt:])))
+	first := int64(binary.BigEndian.Uint64(raw[batch.BaseOffsetAt:]))
+	last := first + int64(int32(binary.BigEndian.Uint32(raw[batch.LastDeltaAt:])))
 	if !v.touches(first, last) {
 		return raw
 	}
-	recs, b, ok := decodeBatch(raw)
+	recs, b, ok := batch.Decode(raw)
 	if !ok {
 		return raw
 	}
@@ -163,5 +165,5 @@ func rewriteBatch(raw []byte, v *view) []byte {
 	if len(kept) == 0 {
 		return nil
 	}
-	return encodeBatch(b, kept)
+	return batch.Encode(b, kept)
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -243,9 +244,9 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 		out.ErrorCode = kerr.NotLeaderForPartition.Code
 		return
 	}
-	count, _, err := validateRecords(records)
+	count, _, err := batch.Validate(records)
 	if err != nil {
-		if errors.Is(err, errCorruptBatch) {
+		if errors.Is(err, batch.ErrCorrupt) {
 			out.ErrorCode = kerr.CorruptMessage.Code
 		} else {
 			out.ErrorCode = kerr.InvalidRecord.Code
@@ -256,7 +257,7 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 	var dec produceDecision
 	var first []byte
 	if armed {
-		if v, ok := firstValue(records); ok {
+		if v, ok := batch.FirstValue(records); ok {
 			first = slices.Clone(v)
 			dec = hooks.onProduce(key, first)
 		}
@@ -306,7 +307,7 @@ func (n *node) applyProduceFaults(p *partition, records []byte, dec produceDecis
 	var dirs directives
 	orig := records
 	if dec.Corrupt {
-		if c, ok := withFirstValue(records, func(v []byte) []byte {
+		if c, ok := batch.WithFirstValue(records, func(v []byte) []byte {
 			v = slices.Clone(v)
 			if len(v) > 0 {
 				v[len(v)-1] ^= 0x20 // one flipped bit; the batch CRC is recomputed over it
@@ -321,8 +322,8 @@ func (n *node) applyProduceFaults(p *partition, records []byte, dec produceDecis
 	}
 	if dec.Phantom != nil {
 		var firstBatch []byte
-		eachBatch(orig, func(b []byte) bool { firstBatch = b; return false })
-		if ph, ok := withFirstValue(firstBatch, func([]byte) []byte { return dec.Phantom }); ok {
+		batch.Each(orig, func(b []byte) bool { firstBatch = b; return false })
+		if ph, ok := batch.WithFirstValue(firstBatch, func([]byte) []byte { return dec.Phantom }); ok {
 			records = append(slices.Clone(records), ph...)
 		}
 	}

@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"sync"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
 	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -56,7 +58,7 @@ func (p *partition) applyEntry(index, term uint64, data []byte, base int64) erro
 			p.damage.serve(base, d.divergentNode, d.divergentValue)
 		}
 		if d.swap {
-			if v, ok := firstValue(recs); ok {
+			if v, ok := batch.FirstValue(recs); ok {
 				p.damage.serve(d.swapOffset, 0, append([]byte(nil), v...))
 				p.damage.serve(base, 0, d.swapValue)
 			}
@@ -192,7 +194,7 @@ func readRecords(st *raftlog.Log, dst []byte, from, end int64, maxBytes int) ([]
 		if err != nil {
 			return dst, err
 		}
-		return appendServed(dst, recs, e.Base, from, int32(e.Term)), nil
+		return batch.AppendServed(dst, recs, e.Base, from, int32(e.Term)), nil
 	})
 }
 
@@ -223,4 +225,37 @@ func (p *partition) truncatedRecords() []LogRecord {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return append([]LogRecord(nil), p.truncated...)
+}
+
+// LogRecord is one record of a node's log as the sandbox's accessors show
+// it (Cluster.Log, Cluster.Truncated).
+type LogRecord struct {
+	Offset int64  `json:"offset"`
+	Key    []byte `json:"key,omitempty"`
+	Value  []byte `json:"value"`
+	// Term and Index are the Raft entry that holds the record.
+	Term  uint64 `json:"term"`
+	Index uint64 `json:"index"`
+	// Compressed records cannot be listed one by one: a compressed batch
+	// shows as one LogRecord with Compressed set and no value.
+	Compressed bool `json:"compressed,omitempty"`
+}
+
+// appendLogRecords decodes the records of one log entry.
+func appendLogRecords(dst []LogRecord, raw []byte, base int64, term, index uint64) []LogRecord {
+	next := base
+	batch.Each(raw, func(b []byte) bool {
+		last := next + int64(int32(binary.BigEndian.Uint32(b[batch.LastDeltaAt:])))
+		recs, _, ok := batch.Decode(b)
+		if !ok {
+			dst = append(dst, LogRecord{Offset: next, Term: term, Index: index, Compressed: true})
+		} else {
+			for _, r := range recs {
+				dst = append(dst, LogRecord{Offset: next + int64(r.OffsetDelta), Key: r.Key, Value: r.Value, Term: term, Index: index})
+			}
+		}
+		next = last + 1
+		return true
+	})
+	return dst
 }
