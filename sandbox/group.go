@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
 	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -139,7 +140,7 @@ func (n *node) newGroup(gc groupConfig) (*group, bool, error) {
 		pending: map[uint64]*proposal{}, byIndex: map[uint64]*proposal{}, caughtUp: map[uint64]time.Time{}, heard: map[uint64]time.Time{},
 	}
 	so := raftlog.Options{
-		Fsync: n.spec.Fsync, SegmentBytes: n.spec.SegmentBytes, FlushInterval: n.spec.FlushInterval, Count: countEntry,
+		Fsync: n.spec.Fsync, SegmentBytes: n.spec.SegmentBytes, FlushInterval: n.spec.FlushInterval, Count: entry.Count,
 	}
 	if !gc.meta {
 		so.OnTruncate = g.truncated
@@ -511,7 +512,7 @@ func (g *group) handleReady() error {
 	// serves, so never after its lease ran out.
 	serving := g.state().serving(time.Now())
 	for _, e := range rd.Entries {
-		_, id := entryKind(e.GetData())
+		_, id := entry.Kind(e.GetData())
 		p := g.pending[id]
 		if p == nil || id == 0 {
 			continue
@@ -549,7 +550,7 @@ func (g *group) handleReady() error {
 		}
 		if p := g.byIndex[idx]; p != nil {
 			delete(g.byIndex, idx)
-			_, id := entryKind(e.GetData())
+			_, id := entry.Kind(e.GetData())
 			switch {
 			case id != p.id:
 				p.resolve(propResult{err: errSuperseded})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
+	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -266,7 +267,7 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 	id := n.nextPropID()
 	f := hooks.faults()
 	ackOnAppend := acks != -1 || (f.AckWithoutQuorum && f.on(n.spec.ID))
-	res := n.propose(p.g, encodeRecordsEntry(id, dirs, records), id, ackOnAppend, timeout)
+	res := n.propose(p.g, entry.EncodeRecords(id, dirs, records), id, ackOnAppend, timeout)
 	switch {
 	case res.err == nil:
 		out.BaseOffset = res.base
@@ -303,8 +304,8 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 
 // applyProduceFaults changes the records as the fault decision says and
 // returns the directives that go into the entry with them.
-func (n *node) applyProduceFaults(p *partition, records []byte, dec produceDecision) ([]byte, directives) {
-	var dirs directives
+func (n *node) applyProduceFaults(p *partition, records []byte, dec produceDecision) ([]byte, entry.Directives) {
+	var dirs entry.Directives
 	orig := records
 	if dec.Corrupt {
 		if c, ok := batch.WithFirstValue(records, func(v []byte) []byte {
@@ -330,14 +331,14 @@ func (n *node) applyProduceFaults(p *partition, records []byte, dec produceDecis
 	if dec.Divergent {
 		// The highest-numbered replica other than the leader.
 		for _, r := range p.replicas {
-			if r != n.spec.ID && r > dirs.divergentNode {
-				dirs.divergentNode = r
+			if r != n.spec.ID && r > dirs.DivergentNode {
+				dirs.DivergentNode = r
 			}
 		}
-		dirs.divergentValue = divergentValue
+		dirs.DivergentValue = divergentValue
 	}
 	if dec.Swap {
-		dirs.swap, dirs.swapOffset, dirs.swapValue = true, dec.SwapOffset, dec.SwapValue
+		dirs.Swap, dirs.SwapOffset, dirs.SwapValue = true, dec.SwapOffset, dec.SwapValue
 	}
 	return records, dirs
 }

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
 	"github.com/raftdrill/raftdrill/sandbox/internal/kafkaserver"
 	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
 	"github.com/raftdrill/raftdrill/sandbox/internal/transport"
@@ -659,7 +660,7 @@ func (n *node) proposeMeta(cmd metaCmd, timeout time.Duration) error {
 		return err
 	}
 	id := n.nextPropID()
-	r := n.propose(n.meta, encodeMetaEntry(id, b), id, false, timeout)
+	r := n.propose(n.meta, entry.EncodeMeta(id, b), id, false, timeout)
 	switch {
 	case r.err == nil:
 		return nil
@@ -694,7 +695,7 @@ func (n *node) lose(topic string, idx int32, from, to int64) error {
 		return fmt.Errorf("node %d holds no replica of %s/%d", n.spec.ID, topic, idx)
 	}
 	id := n.nextPropID()
-	r := n.propose(p.g, encodeLoseEntry(id, from, to), id, false, 10*time.Second)
+	r := n.propose(p.g, entry.EncodeLose(id, from, to), id, false, 10*time.Second)
 	return r.err
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
+	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
 	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -42,29 +43,29 @@ func newPartition(n *node, topic string, index int32, replicas []int32) *partiti
 }
 
 func (p *partition) applyEntry(index, term uint64, data []byte, base int64) error {
-	kind, _ := entryKind(data)
+	kind, _ := entry.Kind(data)
 	switch kind {
-	case entryRecords:
-		d, recs, err := decodeRecordsEntry(data)
+	case entry.Records:
+		d, recs, err := entry.DecodeRecords(data)
 		if err != nil {
 			return err
 		}
-		if d.divergentNode == 0 && !d.swap {
+		if d.DivergentNode == 0 && !d.Swap {
 			return nil
 		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if d.divergentNode != 0 {
-			p.damage.serve(base, d.divergentNode, d.divergentValue)
+		if d.DivergentNode != 0 {
+			p.damage.serve(base, d.DivergentNode, d.DivergentValue)
 		}
-		if d.swap {
+		if d.Swap {
 			if v, ok := batch.FirstValue(recs); ok {
-				p.damage.serve(d.swapOffset, 0, append([]byte(nil), v...))
-				p.damage.serve(base, 0, d.swapValue)
+				p.damage.serve(d.SwapOffset, 0, append([]byte(nil), v...))
+				p.damage.serve(base, 0, d.SwapValue)
 			}
 		}
-	case entryLose:
-		from, to, err := decodeLoseEntry(data)
+	case entry.Lose:
+		from, to, err := entry.DecodeLose(data)
 		if err != nil {
 			return err
 		}
@@ -175,7 +176,7 @@ func (p *partition) committedRecords() ([]LogRecord, error) {
 	first, _ := p.g.st.FirstIndex()
 	var out []LogRecord
 	err := p.g.st.Scan(first, applied, func(e raftlog.Entry) error {
-		_, recs, err := decodeRecordsEntry(e.Data)
+		_, recs, err := entry.DecodeRecords(e.Data)
 		if err != nil {
 			return err
 		}
@@ -190,7 +191,7 @@ func (p *partition) committedRecords() ([]LogRecord, error) {
 // least one entry's), as a fetch serves them.
 func readRecords(st *raftlog.Log, dst []byte, from, end int64, maxBytes int) ([]byte, error) {
 	return st.ReadRecords(dst, from, end, maxBytes, func(dst []byte, e raftlog.Entry) ([]byte, error) {
-		_, recs, err := decodeRecordsEntry(e.Data)
+		_, recs, err := entry.DecodeRecords(e.Data)
 		if err != nil {
 			return dst, err
 		}
@@ -201,10 +202,10 @@ func readRecords(st *raftlog.Log, dst []byte, from, end int64, maxBytes int) ([]
 func (p *partition) addTruncated(removed []raftlog.Entry) {
 	var recs []LogRecord
 	for _, e := range removed {
-		if kind, _ := entryKind(e.Data); kind != entryRecords {
+		if kind, _ := entry.Kind(e.Data); kind != entry.Records {
 			continue
 		}
-		_, raw, err := decodeRecordsEntry(e.Data)
+		_, raw, err := entry.DecodeRecords(e.Data)
 		if err != nil {
 			continue
 		}
