@@ -302,6 +302,11 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 	}
 }
 
+// divergentValue is what a divergent replica serves in place of the record
+// the others have: not a raftdrill message, as an old term's entry would not
+// be this run's.
+var divergentValue = []byte("raftdrill-sandbox: divergent replica: an entry of an older term")
+
 // applyProduceFaults changes the records as the fault decision says and
 // returns the directives that go into the entry with them.
 func (n *node) applyProduceFaults(p *partition, records []byte, dec produceDecision) ([]byte, entry.Directives) {

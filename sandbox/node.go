@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/damage"
 	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
 	"github.com/raftdrill/raftdrill/sandbox/internal/kafkaserver"
 	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
@@ -707,13 +708,13 @@ func (n *node) hide(h hideRec) {
 	n.hides = append(n.hides, h)
 }
 
-func (n *node) hidesFor(topic string, idx int32) []offRange {
+func (n *node) hidesFor(topic string, idx int32) []damage.Range {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	var out []offRange
+	var out []damage.Range
 	for _, h := range n.hides {
 		if h.Topic == topic && h.Partition == idx {
-			out = append(out, offRange{h.From, h.To})
+			out = append(out, damage.Range{From: h.From, To: h.To})
 		}
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
+	"github.com/raftdrill/raftdrill/sandbox/internal/damage"
 	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
 	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,7 +27,7 @@ type partition struct {
 
 	mu        sync.RWMutex
 	hwm       int64
-	damage    damageTable // from committed entries: durable
+	damage    damage.Table // from committed entries: durable
 	notify    chan struct{}
 	truncated []LogRecord
 	// frozen is the high watermark a never_catch_up replica shows, as it
@@ -39,7 +40,7 @@ type partition struct {
 const maxTruncated = 10000
 
 func newPartition(n *node, topic string, index int32, replicas []int32) *partition {
-	return &partition{n: n, topic: topic, index: index, replicas: replicas, notify: make(chan struct{}), damage: newDamageTable()}
+	return &partition{n: n, topic: topic, index: index, replicas: replicas, notify: make(chan struct{}), damage: damage.NewTable()}
 }
 
 func (p *partition) applyEntry(index, term uint64, data []byte, base int64) error {
@@ -56,12 +57,12 @@ func (p *partition) applyEntry(index, term uint64, data []byte, base int64) erro
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if d.DivergentNode != 0 {
-			p.damage.serve(base, d.DivergentNode, d.DivergentValue)
+			p.damage.Serve(base, d.DivergentNode, d.DivergentValue)
 		}
 		if d.Swap {
 			if v, ok := batch.FirstValue(recs); ok {
-				p.damage.serve(d.SwapOffset, 0, append([]byte(nil), v...))
-				p.damage.serve(base, 0, d.SwapValue)
+				p.damage.Serve(d.SwapOffset, 0, append([]byte(nil), v...))
+				p.damage.Serve(base, 0, d.SwapValue)
 			}
 		}
 	case entry.Lose:
@@ -70,7 +71,7 @@ func (p *partition) applyEntry(index, term uint64, data []byte, base int64) erro
 			return err
 		}
 		p.mu.Lock()
-		p.damage.lose(from, to)
+		p.damage.Lose(from, to)
 		p.mu.Unlock()
 	}
 	return nil
@@ -92,18 +93,18 @@ func (p *partition) applied(index uint64) {
 func (p *partition) snapshotPayload() []byte {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	b, _ := json.Marshal(p.damage.export())
+	b, _ := json.Marshal(p.damage.Export())
 	return b
 }
 
 func (p *partition) restore(payload []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.damage = newDamageTable()
+	p.damage = damage.NewTable()
 	if len(payload) > 0 {
-		var ex damageExport
+		var ex damage.Export
 		if err := json.Unmarshal(payload, &ex); err == nil {
-			p.damage.load(ex)
+			p.damage.Load(ex)
 		}
 	}
 	if p.g != nil {
@@ -118,13 +119,13 @@ func (p *partition) offsets(node int32) (hwm, logStart int64) {
 	hwm = p.hwm
 	p.mu.RUnlock()
 	if v != nil {
-		hwm = v.visibleEnd(hwm)
+		hwm = v.VisibleEnd(hwm)
 	}
 	return hwm, p.g.st.LogStart()
 }
 
-func (p *partition) viewLocked(node int32) *view {
-	return p.damage.viewFor(node, p.n.hidesFor(p.topic, p.index))
+func (p *partition) viewLocked(node int32) *damage.View {
+	return p.damage.ViewFor(node, p.n.hidesFor(p.topic, p.index))
 }
 
 // read returns the record batches from offset from, up to the high
@@ -139,7 +140,7 @@ func (p *partition) read(from int64, maxBytes int, node int32, sf served) (batch
 	p.mu.RUnlock()
 	logStart = p.g.st.LogStart()
 	if v != nil {
-		hwm = v.visibleEnd(hwm)
+		hwm = v.VisibleEnd(hwm)
 	}
 	hwm = sf.cap(hwm)
 	if from < logStart {
@@ -161,7 +162,7 @@ func (p *partition) read(from int64, maxBytes int, node int32, sf served) (batch
 		return nil, hwm, logStart, more, kerr.KafkaStorageError.Code
 	}
 	if v != nil {
-		out = rewriteBatches(out, v)
+		out = damage.Rewrite(out, v)
 	}
 	if len(sf.marks) > 0 {
 		out = p.damageServed(out, sf.marks)

@@ -1,4 +1,4 @@
-package sandbox
+package damage
 
 import (
 	"encoding/binary"
@@ -7,21 +7,8 @@ import (
 	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
 )
 
-// The damage a partition's replica serves: records hidden (lost) and
-// records served with another value, on one node or on all of them. It is
-// built from the fault directives and lose entries in the committed log
-// (internal/entry), so every replica applies the same damage at the same
-// point of the log, a restarted node rebuilds it from its disk, and a
-// snapshot carries it. What is damaged stays damaged when the fault is turned off,
-// as damage to a real log would.
-
-// divergentValue is what a divergent replica serves in place of the record
-// the others have: not a raftdrill message, as an old term's entry would not
-// be this run's.
-var divergentValue = []byte("raftdrill-sandbox: divergent replica: an entry of an older term")
-
-// offRange is the offsets [from, to).
-type offRange struct{ From, To int64 }
+// Range is the offsets [From, To).
+type Range struct{ From, To int64 }
 
 // servedAs replaces the record at an offset, on one node or (node 0) on
 // every node.
@@ -30,51 +17,60 @@ type servedAs struct {
 	Value []byte `json:"value"`
 }
 
-type damageTable struct {
-	lost   []offRange
+// Table is the damage in one partition as its committed log says: every
+// replica holds the same table, though some of it only one node serves.
+type Table struct {
+	lost   []Range
 	served map[int64][]servedAs
 }
 
-// damageExport is a damage table in a snapshot.
-type damageExport struct {
-	Lost   []offRange           `json:"lost,omitempty"`
+// Export is a damage table in a snapshot.
+type Export struct {
+	Lost   []Range              `json:"lost,omitempty"`
 	Served map[int64][]servedAs `json:"served,omitempty"`
 }
 
-func newDamageTable() damageTable { return damageTable{served: map[int64][]servedAs{}} }
+// NewTable is a table of no damage.
+func NewTable() Table { return Table{served: map[int64][]servedAs{}} }
 
-func (d *damageTable) lose(from, to int64) {
+// Lose hides offsets [from, to) on every node.
+func (d *Table) Lose(from, to int64) {
 	if from < to {
-		d.lost = append(d.lost, offRange{from, to})
+		d.lost = append(d.lost, Range{from, to})
 	}
 }
 
-func (d *damageTable) serve(offset int64, node int32, value []byte) {
+// Serve makes node (0: every node) serve value as the record at offset.
+func (d *Table) Serve(offset int64, node int32, value []byte) {
 	d.served[offset] = append(d.served[offset], servedAs{Node: node, Value: value})
 }
 
-func (d *damageTable) export() damageExport {
-	return damageExport{Lost: slices.Clone(d.lost), Served: d.served}
+// Export is the table for a snapshot.
+func (d *Table) Export() Export {
+	return Export{Lost: slices.Clone(d.lost), Served: d.served}
 }
 
-func (d *damageTable) load(ex damageExport) {
+// Load starts from a snapshot's table.
+func (d *Table) Load(ex Export) {
 	d.lost = ex.Lost
 	if ex.Served != nil {
 		d.served = ex.Served
 	}
 }
 
-// view is the damage one node serves in one partition; nil when none.
-type view struct {
-	lost   []offRange
+// View is the damage one node serves in one partition; nil when none.
+type View struct {
+	lost   []Range
 	served map[int64][]byte
 }
 
-func (d *damageTable) viewFor(node int32, hides []offRange) *view {
+// ViewFor is the damage node serves, with the offsets it hides besides
+// (before a lose entry says so durably).
+func (d *Table) ViewFor(node int32, hides []Range) *View {
 	if len(d.lost) == 0 && len(d.served) == 0 && len(hides) == 0 {
 		return nil
 	}
-	v := &view{lost: append(slices.Clone(d.lost), hides...), served: map[int64][]byte{}}
+	v := &View{lost: append(slices.Clone(d.lost), hides...), served: map[int64][]byte{}}
 	for off, ss := range d.served {
 		for _, s := range ss {
 			// A node-specific copy wins over one every node serves.
@@ -89,7 +85,7 @@ func (d *damageTable) viewFor(node int32, hides []offRange) *view {
 	return v
 }
 
-func (v *view) isLost(off int64) bool {
+func (v *View) isLost(off int64) bool {
 	for _, r := range v.lost {
 		if off >= r.From && off < r.To {
 			return true
@@ -99,7 +95,7 @@ func (v *view) isLost(off int64) bool {
 }
 
 // touches reports whether the view changes anything in [first, last].
-func (v *view) touches(first, last int64) bool {
+func (v *View) touches(first, last int64) bool {
 	for _, r := range v.lost {
 		if r.From <= last && r.To > first {
 			return true
@@ -113,9 +109,9 @@ func (v *view) touches(first, last int64) bool {
 	return false
 }
 
-// visibleEnd is the high watermark a reader may see: a log whose tail was
+// VisibleEnd is the high watermark a reader may see: a log whose tail was
 // lost ends where the loss begins, as a truncated log would.
-func (v *view) visibleEnd(hwm int64) int64 {
+func (v *View) VisibleEnd(hwm int64) int64 {
 	for changed := true; changed; {
 		changed = false
 		for _, r := range v.lost {
@@ -127,9 +123,9 @@ func (v *view) visibleEnd(hwm int64) int64 {
 	return hwm
 }
 
-// rewriteBatches applies a view to served record batches. Batches it does
-// not touch pass as they are.
-func rewriteBatches(raw []byte, v *view) []byte {
+// Rewrite applies a view to served record batches. Batches it does not
+// touch pass as they are.
+func Rewrite(raw []byte, v *View) []byte {
 	var out []byte
 	batch.Each(raw, func(b []byte) bool {
 		out = append(out, rewriteBatch(b, v)...)
@@ -138,7 +134,7 @@ func rewriteBatches(raw []byte, v *view) []byte {
 	return out
 }
 
-func rewriteBatch(raw []byte, v *view) []byte {
+func rewriteBatch(raw []byte, v *View) []byte {
 	if len(raw) < batch.HeaderLen {
 		return raw
 	}
