@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/kafkaserver"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -133,8 +134,8 @@ type Cluster struct {
 	faults  *faultState
 	lat     latency
 	links   linkTable
-	proc    *procParent // process-per-node only
-	lis     *listener   // Options.Listener, built once for every node
+	proc    *procParent           // process-per-node only
+	lis     *kafkaserver.Listener // Options.Listener, built once for every node
 
 	// ops serialises what changes the cluster's shape (kill, restart,
 	// pause, partition, topic creation, close).
@@ -247,7 +248,7 @@ func New(opts Options) (*Cluster, error) {
 	c.timeline = nil
 	c.mu.Unlock()
 	c.log.Info("sandbox cluster started", "nodes", c.Addrs(), "dir", c.dir, "fsync", opts.Fsync, "process_per_node", opts.ProcessPerNode,
-		"tls", lis.tls != nil, "sasl", lis.mechanisms())
+		"tls", lis.TLS != nil, "sasl", lis.Mechanisms())
 	return c, nil
 }
 

@@ -17,13 +17,20 @@
 // catches up through Raft. With process-per-node each node is a child
 // process (NodeMain) and kill is SIGKILL.
 //
+// This package is the cluster, its nodes, their Raft groups, the Kafka
+// request handlers and the faults. The parts beneath are internal
+// packages: raftlog (a group's log on disk), transport (between nodes),
+// kafkaserver (the Kafka front end), entry and batch (the formats of the
+// Raft entries and of the record batches they hold), and damage (what the
+// data faults make a replica serve).
+//
 // Why its own Kafka front end and not kfake: kfake stores the data itself
 // and handles every request of the cluster in one loop, while acks=all here
 // means many produce requests waiting concurrently for Raft to commit, and
 // every node must answer from its own log and its own view of leadership.
-// The Kafka messages themselves are franz-go's kmsg (decode, encode); this
-// package adds the framing, the per-connection ordering of answers, and the
-// handlers (kafka.go, handlers.go).
+// The Kafka messages themselves are franz-go's kmsg (decode, encode);
+// internal/kafkaserver adds the framing, the per-connection ordering of
+// answers, TLS and SASL, and this package the handlers (handlers.go).
 //
 // The timeline of kills, restarts, pauses, partitions and the Raft groups'
 // own leader changes is ground truth for raftdrill's accuracy benchmark;

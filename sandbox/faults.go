@@ -26,7 +26,7 @@ import (
 // the leader's quorum check (ack_without_quorum), the metadata a node
 // serves (stale_leader, split_leader), and a kill (lose_acked_on_kill).
 // Damage to records travels as directives inside the log entry that holds
-// them, so every replica applies it at the same point (faults_data.go).
+// them, so every replica applies it at the same point (internal/damage).
 // The per-node faults (node_faults, faults_node.go) are the other kind:
 // what one node serves, changed where it answers. To add a fault: a field
 // here (or in NodeFaults), its hook, and, if counted, a line in Counts (or

@@ -3,11 +3,11 @@ package sandbox
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"maps"
 	"slices"
 	"strconv"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
 	"go.etcd.io/raft/v3"
 )
 
@@ -378,7 +378,7 @@ var staleValue = []byte("raftdrill-sandbox: stale replica: an entry of an older 
 // compaction leaves it), so that a reader moves past the gap.
 func (p *partition) damageServed(raw []byte, marks map[int64]damageKind) []byte {
 	var out []byte
-	eachBatch(raw, func(b []byte) bool {
+	batch.Each(raw, func(b []byte) bool {
 		out = append(out, p.damageBatch(b, marks)...)
 		return true
 	})
@@ -386,11 +386,11 @@ func (p *partition) damageServed(raw []byte, marks map[int64]damageKind) []byte 
 }
 
 func (p *partition) damageBatch(raw []byte, marks map[int64]damageKind) []byte {
-	if len(raw) < batchHeaderLen {
+	if len(raw) < batch.HeaderLen {
 		return raw
 	}
-	first := int64(binary.BigEndian.Uint64(raw[batchBaseOffset:]))
-	last := first + int64(int32(binary.BigEndian.Uint32(raw[batchLastDeltaAt:])))
+	first := int64(binary.BigEndian.Uint64(raw[batch.BaseOffsetAt:]))
+	last := first + int64(int32(binary.BigEndian.Uint32(raw[batch.LastDeltaAt:])))
 	touched := false
 	for off := range marks {
 		touched = touched || (off >= first && off <= last)
@@ -398,7 +398,7 @@ func (p *partition) damageBatch(raw []byte, marks map[int64]damageKind) []byte {
 	if !touched {
 		return raw
 	}
-	recs, hdr, ok := decodeBatch(raw)
+	recs, hdr, ok := batch.Decode(raw)
 	if !ok {
 		return raw // compressed: passes untouched, as the data faults' do
 	}
@@ -426,15 +426,15 @@ func (p *partition) damageBatch(raw []byte, marks map[int64]damageKind) []byte {
 		badCRC = badCRC || d&damageBadCRC != 0
 		kept = append(kept, r)
 	}
-	out := encodeBatch(hdr, kept)
+	out := batch.Encode(hdr, kept)
 	if badCRC {
 		// The CRC the producer computed, over what it sent: it no longer
 		// matches what is served.
-		crc := binary.BigEndian.Uint32(raw[batchCRCAt:])
-		if crc == crc32.Checksum(out[batchAttributesAt:], crc32c) {
+		crc := binary.BigEndian.Uint32(raw[batch.CRCAt:])
+		if crc == batch.CRC(out) {
 			crc = ^crc
 		}
-		binary.BigEndian.PutUint32(out[batchCRCAt:], crc)
+		binary.BigEndian.PutUint32(out[batch.CRCAt:], crc)
 	}
 	return out
 }
@@ -442,17 +442,17 @@ func (p *partition) damageBatch(raw []byte, marks map[int64]damageKind) []byte {
 // valueAt is the value this replica's log holds at offset off, or
 // staleValue if it holds none there.
 func (p *partition) valueAt(off int64) []byte {
-	if off < p.g.st.logStart() {
+	if off < p.g.st.LogStart() {
 		return staleValue
 	}
-	raw, err := p.g.st.readRecords(nil, off, off+1, 1)
+	raw, err := readRecords(p.g.st, nil, off, off+1, 1)
 	if err != nil {
 		return staleValue
 	}
 	v := staleValue
-	eachBatch(raw, func(b []byte) bool {
-		first := int64(binary.BigEndian.Uint64(b[batchBaseOffset:]))
-		recs, _, ok := decodeBatch(b)
+	batch.Each(raw, func(b []byte) bool {
+		first := int64(binary.BigEndian.Uint64(b[batch.BaseOffsetAt:]))
+		recs, _, ok := batch.Decode(b)
 		for _, r := range recs {
 			if ok && first+int64(r.OffsetDelta) == off {
 				v = r.Value

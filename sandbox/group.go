@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
+	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
@@ -92,7 +94,7 @@ type group struct {
 	partition int32
 	voters    []uint64
 	rn        *raft.RawNode
-	st        *logStore
+	st        *raftlog.Log
 	sm        stateMachine
 	isMeta    bool
 
@@ -137,19 +139,19 @@ func (n *node) newGroup(gc groupConfig) (*group, bool, error) {
 		ctrlc: make(chan func(), 64), stopc: make(chan struct{}), done: make(chan struct{}),
 		pending: map[uint64]*proposal{}, byIndex: map[uint64]*proposal{}, caughtUp: map[uint64]time.Time{}, heard: map[uint64]time.Time{},
 	}
-	so := storeOptions{
-		fsync: n.spec.Fsync, segmentBytes: n.spec.SegmentBytes, flushInterval: n.spec.FlushInterval,
+	so := raftlog.Options{
+		Fsync: n.spec.Fsync, SegmentBytes: n.spec.SegmentBytes, FlushInterval: n.spec.FlushInterval, Count: entry.Count,
 	}
 	if !gc.meta {
-		so.onTruncate = g.truncated
+		so.OnTruncate = g.truncated
 	}
-	st, fresh, err := openStore(gc.dir, so, gc.voters)
+	st, fresh, err := raftlog.Open(gc.dir, so, gc.voters)
 	if err != nil {
 		return nil, false, err
 	}
 	g.st = st
 	snap, _ := st.Snapshot()
-	_, payload := splitSnapData(snap.GetData())
+	_, payload := raftlog.SplitSnapData(snap.GetData())
 	g.sm.restore(payload)
 	cfg := &raft.Config{
 		ID:            uint64(n.spec.ID),
@@ -173,7 +175,7 @@ func (n *node) newGroup(gc groupConfig) (*group, bool, error) {
 	}
 	rn, err := raft.NewRawNode(cfg)
 	if err != nil {
-		st.close(false)
+		st.Close(false)
 		return nil, false, err
 	}
 	g.rn = rn
@@ -195,7 +197,7 @@ func (g *group) stop(flush bool) {
 	g.stopOnce.Do(func() {
 		close(g.stopc)
 		<-g.done
-		g.st.close(flush)
+		g.st.Close(flush)
 	})
 }
 
@@ -338,7 +340,7 @@ func (g *group) tick() {
 		g.sweep()
 		g.retain()
 	}
-	if err := g.st.flushIfDue(); err != nil {
+	if err := g.st.FlushIfDue(); err != nil {
 		g.n.log.Error("flush log", "group", g.id, "err", err)
 	}
 }
@@ -458,18 +460,18 @@ func (g *group) sweep() {
 func (g *group) retain() {
 	applied := g.state().applied
 	if g.isMeta {
-		if g.st.entryCount() > 1000 {
-			if err := g.st.compact(applied, g.sm.snapshotPayload()); err != nil {
+		if g.st.EntryCount() > 1000 {
+			if err := g.st.Compact(applied, g.sm.snapshotPayload()); err != nil {
 				g.n.log.Error("compact metadata log", "err", err)
 			}
 		}
 		return
 	}
-	point := g.st.retentionPoint(applied, time.Now().Add(-g.n.spec.Retention), g.n.spec.RetentionBytes)
+	point := g.st.RetentionPoint(applied, time.Now().Add(-g.n.spec.Retention), g.n.spec.RetentionBytes)
 	if point == 0 {
 		return
 	}
-	if err := g.st.compact(point, g.sm.snapshotPayload()); err != nil {
+	if err := g.st.Compact(point, g.sm.snapshotPayload()); err != nil {
 		g.n.log.Error("compact partition log", "topic", g.topic, "partition", g.partition, "err", err)
 	}
 }
@@ -506,13 +508,13 @@ func (g *group) handleReady() error {
 		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := g.st.applySnapshot(rd.Snapshot); err != nil {
+		if err := g.st.ApplySnapshot(rd.Snapshot); err != nil {
 			return err
 		}
-		_, payload := splitSnapData(rd.Snapshot.GetData())
+		_, payload := raftlog.SplitSnapData(rd.Snapshot.GetData())
 		g.sm.restore(payload)
 	}
-	if err := g.st.append(rd.Entries); err != nil {
+	if err := g.st.Append(rd.Entries); err != nil {
 		return err
 	}
 	// acks=1 is answered once the leader has the entry in its log, before
@@ -520,7 +522,7 @@ func (g *group) handleReady() error {
 	// serves, so never after its lease ran out.
 	serving := g.state().serving(time.Now())
 	for _, e := range rd.Entries {
-		_, id := entryKind(e.GetData())
+		_, id := entry.Kind(e.GetData())
 		p := g.pending[id]
 		if p == nil || id == 0 {
 			continue
@@ -532,16 +534,16 @@ func (g *group) handleReady() error {
 				p.resolve(propResult{err: errDeposed})
 				continue
 			}
-			_, base, _ := g.st.entryAt(p.index)
+			_, base, _ := g.st.EntryAt(p.index)
 			p.resolve(propResult{index: p.index, term: p.term, base: base})
 			continue
 		}
 		g.byIndex[p.index] = p
 	}
 	if rd.HardState != nil {
-		g.st.setHardState(rd.HardState)
+		g.st.SetHardState(rd.HardState)
 	}
-	if err := g.st.persist(rd.MustSync); err != nil {
+	if err := g.st.Persist(rd.MustSync); err != nil {
 		return err
 	}
 	for _, m := range after {
@@ -551,14 +553,14 @@ func (g *group) handleReady() error {
 	for _, e := range rd.CommittedEntries {
 		idx := e.GetIndex()
 		last = idx
-		_, base, _ := g.st.entryAt(idx)
+		_, base, _ := g.st.EntryAt(idx)
 		var err error
 		if e.GetType() == pb.EntryNormal && len(e.GetData()) > 0 {
 			err = g.sm.applyEntry(idx, e.GetTerm(), e.GetData(), base)
 		}
 		if p := g.byIndex[idx]; p != nil {
 			delete(g.byIndex, idx)
-			_, id := entryKind(e.GetData())
+			_, id := entry.Kind(e.GetData())
 			switch {
 			case id != p.id:
 				p.resolve(propResult{err: errSuperseded})
@@ -666,7 +668,7 @@ func (g *group) send(m *pb.Message) {
 		return
 	}
 	bulk := m.GetType() == pb.MsgApp || m.GetType() == pb.MsgSnap
-	g.n.tr.send(to, frameRaft, g.id, b, bulk)
+	g.n.tr.Send(to, g.id, b, bulk)
 	if m.GetType() == pb.MsgSnap {
 		g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
 	}
@@ -687,8 +689,8 @@ func (g *group) answerPending(table map[uint64]*proposal, err error) {
 	}
 }
 
-// truncated learns, from the log store, of entries a new leader replaced.
-func (g *group) truncated(removed []truncatedEntry) {
+// truncated learns, from the log (raftlog), of entries a new leader replaced.
+func (g *group) truncated(removed []raftlog.Entry) {
 	g.n.recordTruncated(g, removed)
 }
 

@@ -8,14 +8,51 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
+	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The Kafka requests a node answers. Each works on this node's own state:
 // its Raft groups' view of leadership, its log, its copy of the metadata.
+// The node's Kafka server (internal/kafkaserver) does the rest: the
+// framing, the order of the answers, TLS, SASL and ApiVersions.
 
 const clusterID = "raftdrill-sandbox"
+
+// versions are the requests handleKafka answers and the versions it
+// handles: with the server's own, exactly what ApiVersions advertises.
+var versions = map[kmsg.Key][2]int16{
+	kmsg.Produce:        {3, 12}, // v3+: record batches v2; v13 names topics by id
+	kmsg.Fetch:          {4, 12}, // v13 names topics by id
+	kmsg.ListOffsets:    {1, 7},
+	kmsg.Metadata:       {1, 12},
+	kmsg.CreateTopics:   {0, 7},
+	kmsg.DeleteTopics:   {0, 6},
+	kmsg.InitProducerID: {0, 4},
+}
+
+// handleKafka answers one request of those in versions; nil for any other.
+func (n *node) handleKafka(req kmsg.Request) kmsg.Response {
+	switch r := req.(type) {
+	case *kmsg.MetadataRequest:
+		return n.handleMetadata(r)
+	case *kmsg.ProduceRequest:
+		return n.handleProduce(r)
+	case *kmsg.FetchRequest:
+		return n.handleFetch(r)
+	case *kmsg.ListOffsetsRequest:
+		return n.handleListOffsets(r)
+	case *kmsg.CreateTopicsRequest:
+		return n.handleCreateTopics(r)
+	case *kmsg.DeleteTopicsRequest:
+		return n.handleDeleteTopics(r)
+	case *kmsg.InitProducerIDRequest:
+		return n.handleInitProducerID(r)
+	}
+	return nil
+}
 
 func errCode(err error) int16 {
 	var ke *kerr.Error
@@ -208,9 +245,9 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 		out.ErrorCode = kerr.NotLeaderForPartition.Code
 		return
 	}
-	count, _, err := validateRecords(records)
+	count, _, err := batch.Validate(records)
 	if err != nil {
-		if errors.Is(err, errCorruptBatch) {
+		if errors.Is(err, batch.ErrCorrupt) {
 			out.ErrorCode = kerr.CorruptMessage.Code
 		} else {
 			out.ErrorCode = kerr.InvalidRecord.Code
@@ -221,7 +258,7 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 	var dec produceDecision
 	var first []byte
 	if armed {
-		if v, ok := firstValue(records); ok {
+		if v, ok := batch.FirstValue(records); ok {
 			first = slices.Clone(v)
 			dec = hooks.onProduce(key, first)
 		}
@@ -230,11 +267,11 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 	id := n.nextPropID()
 	f := hooks.faults()
 	ackOnAppend := acks != -1 || (f.AckWithoutQuorum && f.on(n.spec.ID))
-	res := n.propose(p.g, encodeRecordsEntry(id, dirs, records), id, ackOnAppend, timeout)
+	res := n.propose(p.g, entry.EncodeRecords(id, dirs, records), id, ackOnAppend, timeout)
 	switch {
 	case res.err == nil:
 		out.BaseOffset = res.base
-		out.LogStartOffset = p.g.st.logStart()
+		out.LogStartOffset = p.g.st.LogStart()
 		if armed {
 			ad := hooks.onAck(ackInfo{TP: key, Offset: res.base, Records: count, Value: first, Swapped: dec.Swap, Node: n.spec.ID, Acked: acks != 0})
 			switch {
@@ -265,13 +302,18 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 	}
 }
 
+// divergentValue is what a divergent replica serves in place of the record
+// the others have: not a raftdrill message, as an old term's entry would not
+// be this run's.
+var divergentValue = []byte("raftdrill-sandbox: divergent replica: an entry of an older term")
+
 // applyProduceFaults changes the records as the fault decision says and
 // returns the directives that go into the entry with them.
-func (n *node) applyProduceFaults(p *partition, records []byte, dec produceDecision) ([]byte, directives) {
-	var dirs directives
+func (n *node) applyProduceFaults(p *partition, records []byte, dec produceDecision) ([]byte, entry.Directives) {
+	var dirs entry.Directives
 	orig := records
 	if dec.Corrupt {
-		if c, ok := withFirstValue(records, func(v []byte) []byte {
+		if c, ok := batch.WithFirstValue(records, func(v []byte) []byte {
 			v = slices.Clone(v)
 			if len(v) > 0 {
 				v[len(v)-1] ^= 0x20 // one flipped bit; the batch CRC is recomputed over it
@@ -286,22 +328,22 @@ func (n *node) applyProduceFaults(p *partition, records []byte, dec produceDecis
 	}
 	if dec.Phantom != nil {
 		var firstBatch []byte
-		eachBatch(orig, func(b []byte) bool { firstBatch = b; return false })
-		if ph, ok := withFirstValue(firstBatch, func([]byte) []byte { return dec.Phantom }); ok {
+		batch.Each(orig, func(b []byte) bool { firstBatch = b; return false })
+		if ph, ok := batch.WithFirstValue(firstBatch, func([]byte) []byte { return dec.Phantom }); ok {
 			records = append(slices.Clone(records), ph...)
 		}
 	}
 	if dec.Divergent {
 		// The highest-numbered replica other than the leader.
 		for _, r := range p.replicas {
-			if r != n.spec.ID && r > dirs.divergentNode {
-				dirs.divergentNode = r
+			if r != n.spec.ID && r > dirs.DivergentNode {
+				dirs.DivergentNode = r
 			}
 		}
-		dirs.divergentValue = divergentValue
+		dirs.DivergentValue = divergentValue
 	}
 	if dec.Swap {
-		dirs.swap, dirs.swapOffset, dirs.swapValue = true, dec.SwapOffset, dec.SwapValue
+		dirs.Swap, dirs.SwapOffset, dirs.SwapValue = true, dec.SwapOffset, dec.SwapValue
 	}
 	return records, dirs
 }
@@ -438,7 +480,7 @@ func (n *node) handleListOffsets(r *kmsg.ListOffsetsRequest) kmsg.Response {
 			case -3: // the record with the largest timestamp: not tracked; the last one
 				sp.Offset = max(start, hwm-1)
 			default:
-				sp.Offset = p.g.st.offsetForTime(rp.Timestamp, hwm)
+				sp.Offset = p.g.st.OffsetForTime(rp.Timestamp, hwm)
 				sp.Timestamp = rp.Timestamp
 			}
 			st.Partitions = append(st.Partitions, sp)

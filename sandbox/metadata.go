@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -50,11 +51,11 @@ type metaSM struct {
 }
 
 func (m *metaSM) applyEntry(index, _ uint64, data []byte, _ int64) error {
-	if kind, _ := entryKind(data); kind != entryMetaCmd {
+	if kind, _ := entry.Kind(data); kind != entry.MetaCmd {
 		return nil
 	}
 	var cmd metaCmd
-	if err := json.Unmarshal(data[entryHeaderLen:], &cmd); err != nil {
+	if err := json.Unmarshal(data[entry.HeaderLen:], &cmd); err != nil {
 		return fmt.Errorf("metadata entry %d: %w", index, err)
 	}
 	switch cmd.Op {

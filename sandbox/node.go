@@ -18,6 +18,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/damage"
+	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
+	"github.com/raftdrill/raftdrill/sandbox/internal/kafkaserver"
+	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
+	"github.com/raftdrill/raftdrill/sandbox/internal/transport"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -116,8 +121,8 @@ type node struct {
 	wg      sync.WaitGroup
 	started time.Time
 
-	tr    *transport
-	kafka *kafkaServer
+	tr    *transport.Transport
+	kafka *kafkaserver.Server
 
 	propBase uint64
 	propSeq  atomic.Uint64
@@ -143,7 +148,7 @@ type parkedMsg struct {
 
 // startNode starts a node. Listeners may be given (already bound); nil
 // ones are opened on the spec's addresses.
-func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net.Listener, lis *listener) (*node, error) {
+func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net.Listener, lis *kafkaserver.Listener) (*node, error) {
 	n := &node{
 		spec: spec, env: env, log: log.With("node", spec.ID), gate: newGate(), stopc: make(chan struct{}), started: time.Now(),
 		groups: map[uint64]*group{}, parts: map[string]map[int32]*partition{}, running: map[string]*topicMeta{}, parked: map[uint64][]parkedMsg{},
@@ -166,8 +171,14 @@ func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net
 			return nil, fmt.Errorf("node %d: kafka listener on %s: %w", spec.ID, spec.KafkaAddr, err)
 		}
 	}
-	n.tr = newTransport(n, raftLn, spec.Peers, env.linkAllowed)
-	n.kafka = newKafkaServer(n, kafkaLn, lis)
+	peers := make([]transport.Peer, len(spec.Peers))
+	for i, p := range spec.Peers {
+		peers[i] = transport.Peer{ID: p.ID, Addr: p.RaftAddr}
+	}
+	n.tr = transport.New(raftLn, transport.Config{
+		Self: spec.ID, Peers: peers, LinkDelay: spec.LinkDelay, Allowed: env.linkAllowed, Wait: n.gate.wait, Deliver: n.deliver,
+	})
+	n.kafka = kafkaserver.New(kafkaLn, kafkaserver.Config{Versions: versions, Handle: n.handleKafka, Wait: n.gate.wait, Listener: lis, Log: n.log})
 
 	var voters []uint64
 	for _, p := range spec.Peers {
@@ -187,22 +198,22 @@ func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net
 	// Raft hands its committed entries over again.
 	n.reconcileTopics()
 
-	n.tr.start()
+	n.tr.Start()
 	meta.start()
 	if fresh && spec.Bootstrap {
 		meta.campaign()
 	}
 	n.wg.Add(1)
 	go n.tickLoop()
-	n.kafka.start()
+	n.kafka.Start()
 	return n, nil
 }
 
 // stop ends the node. With flush false it dies as under SIGKILL: its
 // sockets close at once, and what its logs had not written out is lost.
 func (n *node) stop(flush bool) {
-	n.kafka.stop()
-	n.tr.stop()
+	n.kafka.Stop()
+	n.tr.Stop()
 	n.mu.Lock()
 	n.stopped = true
 	groups := make([]*group, 0, len(n.groups))
@@ -278,19 +289,16 @@ func (n *node) leadershipChanged() {
 
 // ping tells every peer which groups this node leads.
 func (n *node) ping() {
-	claims := map[uint64]claim{}
+	claims := map[uint64]transport.Claim{}
 	now := time.Now()
 	n.mu.RLock()
 	for id, g := range n.groups {
 		if gs := g.state(); gs.serving(now) {
-			claims[id] = claim{term: gs.term, commit: gs.commit, isr: gs.isr}
+			claims[id] = transport.Claim{Term: gs.term, Commit: gs.commit, ISR: gs.isr}
 		}
 	}
 	n.mu.RUnlock()
-	payload := encodeClaims(claims)
-	for id := range n.tr.peers {
-		n.tr.send(id, framePing, 0, payload, false)
-	}
+	n.tr.Ping(claims)
 }
 
 // deliver hands a Raft message from a peer to its group. A message for a
@@ -390,12 +398,12 @@ func (n *node) startTopic(t *topicMeta, justCreated bool) {
 			continue
 		}
 		p.g = g
-		p.hwm = g.st.logStart()
+		p.hwm = g.st.LogStart()
 		n.mu.Lock()
 		n.parts[t.Name][idx] = p
 		n.mu.Unlock()
 		if !n.addGroup(g) {
-			g.st.close(false)
+			g.st.Close(false)
 			return
 		}
 		if justCreated && fresh && reps[0] == n.spec.ID {
@@ -459,7 +467,7 @@ func (n *node) partition(topic string, idx int32) *partition {
 	return n.parts[topic][idx]
 }
 
-func (n *node) recordTruncated(g *group, removed []truncatedEntry) {
+func (n *node) recordTruncated(g *group, removed []raftlog.Entry) {
 	if p := n.partition(g.topic, g.partition); p != nil && p.g == g {
 		p.addTruncated(removed)
 	}
@@ -480,7 +488,7 @@ func (n *node) neverElect() bool {
 func (n *node) noCampaign() bool { return n.env.servePlan().noCampaign(n.spec.ID) }
 
 // reachable reports whether this node believes peer id is alive.
-func (n *node) reachable(id int32) bool { return n.tr.reachable(id, n.electionTimeout()) }
+func (n *node) reachable(id int32) bool { return n.tr.Reachable(id, n.electionTimeout()) }
 
 // liveBrokers lists this node and the peers it believes alive.
 func (n *node) liveBrokers() []int32 {
@@ -517,15 +525,14 @@ func (n *node) describe(t *topicMeta, idx int32) partView {
 	gid := t.groupID(idx)
 	v := partView{leader: -1, epoch: 0, last: -1}
 	// The best claim among reachable peers.
-	var best claim
+	var best transport.Claim
 	bestNode := int32(-1)
-	for id, p := range n.tr.peers {
-		cs := p.claims.Load()
-		if cs == nil || !n.reachable(id) {
+	for _, p := range n.spec.Peers {
+		if !n.reachable(p.ID) {
 			continue
 		}
-		if c, ok := cs.groups[gid]; ok && c.term >= best.term {
-			best, bestNode = c, id
+		if c, ok := n.tr.Claim(p.ID, gid); ok && c.Term >= best.Term {
+			best, bestNode = c, p.ID
 		}
 	}
 	if p := n.partition(t.Name, idx); p != nil {
@@ -552,15 +559,15 @@ func (n *node) describe(t *topicMeta, idx int32) partView {
 			v.leader = lead
 		}
 		if v.leader > 0 && bestNode == v.leader {
-			v.isr = bitsToIDs(best.isr, reps, n.reachable)
+			v.isr = bitsToIDs(best.ISR, reps, n.reachable)
 		} else {
 			v.isr = bitsToIDs(^uint64(0), reps, n.reachable)
 		}
 		return v
 	}
 	if bestNode > 0 {
-		v.leader, v.epoch, v.last = bestNode, int32(best.term), bestNode
-		v.isr = bitsToIDs(best.isr, reps, n.reachable)
+		v.leader, v.epoch, v.last = bestNode, int32(best.Term), bestNode
+		v.isr = bitsToIDs(best.ISR, reps, n.reachable)
 	}
 	return v
 }
@@ -582,7 +589,7 @@ func (n *node) caughtUp() bool {
 			continue
 		}
 		c, ok := n.claimOf(int32(gs.lead), g.id)
-		if gs.lead == 0 || !ok || gs.applied < max(gs.commit, c.commit) {
+		if gs.lead == 0 || !ok || gs.applied < max(gs.commit, c.Commit) {
 			return false
 		}
 	}
@@ -590,17 +597,11 @@ func (n *node) caughtUp() bool {
 }
 
 // claimOf is what peer's latest ping says about a group it leads.
-func (n *node) claimOf(peer int32, gid uint64) (claim, bool) {
-	p := n.tr.peers[peer]
-	if p == nil || !n.reachable(peer) {
-		return claim{}, false
+func (n *node) claimOf(peer int32, gid uint64) (transport.Claim, bool) {
+	if !n.reachable(peer) {
+		return transport.Claim{}, false
 	}
-	cs := p.claims.Load()
-	if cs == nil {
-		return claim{}, false
-	}
-	c, ok := cs.groups[gid]
-	return c, ok
+	return n.tr.Claim(peer, gid)
 }
 
 // propose submits data to a group and waits for its fate or the deadline.
@@ -660,7 +661,7 @@ func (n *node) proposeMeta(cmd metaCmd, timeout time.Duration) error {
 		return err
 	}
 	id := n.nextPropID()
-	r := n.propose(n.meta, encodeMetaEntry(id, b), id, false, timeout)
+	r := n.propose(n.meta, entry.EncodeMeta(id, b), id, false, timeout)
 	switch {
 	case r.err == nil:
 		return nil
@@ -695,7 +696,7 @@ func (n *node) lose(topic string, idx int32, from, to int64) error {
 		return fmt.Errorf("node %d holds no replica of %s/%d", n.spec.ID, topic, idx)
 	}
 	id := n.nextPropID()
-	r := n.propose(p.g, encodeLoseEntry(id, from, to), id, false, 10*time.Second)
+	r := n.propose(p.g, entry.EncodeLose(id, from, to), id, false, 10*time.Second)
 	return r.err
 }
 
@@ -707,13 +708,13 @@ func (n *node) hide(h hideRec) {
 	n.hides = append(n.hides, h)
 }
 
-func (n *node) hidesFor(topic string, idx int32) []offRange {
+func (n *node) hidesFor(topic string, idx int32) []damage.Range {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	var out []offRange
+	var out []damage.Range
 	for _, h := range n.hides {
 		if h.Topic == topic && h.Partition == idx {
-			out = append(out, offRange{h.From, h.To})
+			out = append(out, damage.Range{From: h.From, To: h.To})
 		}
 	}
 	return out

@@ -1,9 +1,14 @@
 package sandbox
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"sync"
 
+	"github.com/raftdrill/raftdrill/sandbox/internal/batch"
+	"github.com/raftdrill/raftdrill/sandbox/internal/damage"
+	"github.com/raftdrill/raftdrill/sandbox/internal/entry"
+	"github.com/raftdrill/raftdrill/sandbox/internal/raftlog"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -22,7 +27,7 @@ type partition struct {
 
 	mu        sync.RWMutex
 	hwm       int64
-	damage    damageTable // from committed entries: durable
+	damage    damage.Table // from committed entries: durable
 	notify    chan struct{}
 	truncated []LogRecord
 	// frozen is the high watermark a never_catch_up replica shows, as it
@@ -35,45 +40,45 @@ type partition struct {
 const maxTruncated = 10000
 
 func newPartition(n *node, topic string, index int32, replicas []int32) *partition {
-	return &partition{n: n, topic: topic, index: index, replicas: replicas, notify: make(chan struct{}), damage: newDamageTable()}
+	return &partition{n: n, topic: topic, index: index, replicas: replicas, notify: make(chan struct{}), damage: damage.NewTable()}
 }
 
 func (p *partition) applyEntry(index, term uint64, data []byte, base int64) error {
-	kind, _ := entryKind(data)
+	kind, _ := entry.Kind(data)
 	switch kind {
-	case entryRecords:
-		d, recs, err := decodeRecordsEntry(data)
+	case entry.Records:
+		d, recs, err := entry.DecodeRecords(data)
 		if err != nil {
 			return err
 		}
-		if d.divergentNode == 0 && !d.swap {
+		if d.DivergentNode == 0 && !d.Swap {
 			return nil
 		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if d.divergentNode != 0 {
-			p.damage.serve(base, d.divergentNode, d.divergentValue)
+		if d.DivergentNode != 0 {
+			p.damage.Serve(base, d.DivergentNode, d.DivergentValue)
 		}
-		if d.swap {
-			if v, ok := firstValue(recs); ok {
-				p.damage.serve(d.swapOffset, 0, append([]byte(nil), v...))
-				p.damage.serve(base, 0, d.swapValue)
+		if d.Swap {
+			if v, ok := batch.FirstValue(recs); ok {
+				p.damage.Serve(d.SwapOffset, 0, append([]byte(nil), v...))
+				p.damage.Serve(base, 0, d.SwapValue)
 			}
 		}
-	case entryLose:
-		from, to, err := decodeLoseEntry(data)
+	case entry.Lose:
+		from, to, err := entry.DecodeLose(data)
 		if err != nil {
 			return err
 		}
 		p.mu.Lock()
-		p.damage.lose(from, to)
+		p.damage.Lose(from, to)
 		p.mu.Unlock()
 	}
 	return nil
 }
 
 func (p *partition) applied(index uint64) {
-	hwm := p.g.st.offsetsAt(index)
+	hwm := p.g.st.OffsetsAt(index)
 	pl := p.n.env.servePlan()
 	p.mu.Lock()
 	if pl.freezes() && p.frozenGen != pl.Gen {
@@ -88,22 +93,22 @@ func (p *partition) applied(index uint64) {
 func (p *partition) snapshotPayload() []byte {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	b, _ := json.Marshal(p.damage.export())
+	b, _ := json.Marshal(p.damage.Export())
 	return b
 }
 
 func (p *partition) restore(payload []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.damage = newDamageTable()
+	p.damage = damage.NewTable()
 	if len(payload) > 0 {
-		var ex damageExport
+		var ex damage.Export
 		if err := json.Unmarshal(payload, &ex); err == nil {
-			p.damage.load(ex)
+			p.damage.Load(ex)
 		}
 	}
 	if p.g != nil {
-		p.hwm = p.g.st.logStart()
+		p.hwm = p.g.st.LogStart()
 	}
 }
 
@@ -114,13 +119,13 @@ func (p *partition) offsets(node int32) (hwm, logStart int64) {
 	hwm = p.hwm
 	p.mu.RUnlock()
 	if v != nil {
-		hwm = v.visibleEnd(hwm)
+		hwm = v.VisibleEnd(hwm)
 	}
-	return hwm, p.g.st.logStart()
+	return hwm, p.g.st.LogStart()
 }
 
-func (p *partition) viewLocked(node int32) *view {
-	return p.damage.viewFor(node, p.n.hidesFor(p.topic, p.index))
+func (p *partition) viewLocked(node int32) *damage.View {
+	return p.damage.ViewFor(node, p.n.hidesFor(p.topic, p.index))
 }
 
 // read returns the record batches from offset from, up to the high
@@ -133,9 +138,9 @@ func (p *partition) read(from int64, maxBytes int, node int32, sf served) (batch
 	hwm = p.hwm
 	more = p.notify
 	p.mu.RUnlock()
-	logStart = p.g.st.logStart()
+	logStart = p.g.st.LogStart()
 	if v != nil {
-		hwm = v.visibleEnd(hwm)
+		hwm = v.VisibleEnd(hwm)
 	}
 	hwm = sf.cap(hwm)
 	if from < logStart {
@@ -146,18 +151,18 @@ func (p *partition) read(from int64, maxBytes int, node int32, sf served) (batch
 		// the records but has not yet learnt they are committed): nothing
 		// yet, as Kafka answers a follower fetch there.
 		last, _ := p.g.st.LastIndex()
-		if from > p.g.st.offsetsAt(last) {
+		if from > p.g.st.OffsetsAt(last) {
 			return nil, hwm, logStart, more, kerr.OffsetOutOfRange.Code
 		}
 		return nil, hwm, logStart, more, 0
 	}
-	out, err := p.g.st.readRecords(nil, from, hwm, maxBytes)
+	out, err := readRecords(p.g.st, nil, from, hwm, maxBytes)
 	if err != nil {
 		p.n.log.Error("read partition", "topic", p.topic, "partition", p.index, "err", err)
 		return nil, hwm, logStart, more, kerr.KafkaStorageError.Code
 	}
 	if v != nil {
-		out = rewriteBatches(out, v)
+		out = damage.Rewrite(out, v)
 	}
 	if len(sf.marks) > 0 {
 		out = p.damageServed(out, sf.marks)
@@ -170,20 +175,42 @@ func (p *partition) read(from int64, maxBytes int, node int32, sf served) (batch
 func (p *partition) committedRecords() ([]LogRecord, error) {
 	applied := p.g.state().applied
 	first, _ := p.g.st.FirstIndex()
-	return p.g.st.records(first, applied)
+	var out []LogRecord
+	err := p.g.st.Scan(first, applied, func(e raftlog.Entry) error {
+		_, recs, err := entry.DecodeRecords(e.Data)
+		if err != nil {
+			return err
+		}
+		out = appendLogRecords(out, recs, e.Base, e.Term, e.Index)
+		return nil
+	})
+	return out, err
 }
 
-func (p *partition) addTruncated(removed []truncatedEntry) {
+// readRecords appends to dst the record batches of a log from Kafka offset
+// from up to (not including) offset end, at most maxBytes of them (but at
+// least one entry's), as a fetch serves them.
+func readRecords(st *raftlog.Log, dst []byte, from, end int64, maxBytes int) ([]byte, error) {
+	return st.ReadRecords(dst, from, end, maxBytes, func(dst []byte, e raftlog.Entry) ([]byte, error) {
+		_, recs, err := entry.DecodeRecords(e.Data)
+		if err != nil {
+			return dst, err
+		}
+		return batch.AppendServed(dst, recs, e.Base, from, int32(e.Term)), nil
+	})
+}
+
+func (p *partition) addTruncated(removed []raftlog.Entry) {
 	var recs []LogRecord
 	for _, e := range removed {
-		if kind, _ := entryKind(e.data); kind != entryRecords {
+		if kind, _ := entry.Kind(e.Data); kind != entry.Records {
 			continue
 		}
-		_, raw, err := decodeRecordsEntry(e.data)
+		_, raw, err := entry.DecodeRecords(e.Data)
 		if err != nil {
 			continue
 		}
-		recs = appendLogRecords(recs, raw, e.base, e.term, e.index)
+		recs = appendLogRecords(recs, raw, e.Base, e.Term, e.Index)
 	}
 	if len(recs) == 0 {
 		return
@@ -200,4 +227,37 @@ func (p *partition) truncatedRecords() []LogRecord {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return append([]LogRecord(nil), p.truncated...)
+}
+
+// LogRecord is one record of a node's log as the sandbox's accessors show
+// it (Cluster.Log, Cluster.Truncated).
+type LogRecord struct {
+	Offset int64  `json:"offset"`
+	Key    []byte `json:"key,omitempty"`
+	Value  []byte `json:"value"`
+	// Term and Index are the Raft entry that holds the record.
+	Term  uint64 `json:"term"`
+	Index uint64 `json:"index"`
+	// Compressed records cannot be listed one by one: a compressed batch
+	// shows as one LogRecord with Compressed set and no value.
+	Compressed bool `json:"compressed,omitempty"`
+}
+
+// appendLogRecords decodes the records of one log entry.
+func appendLogRecords(dst []LogRecord, raw []byte, base int64, term, index uint64) []LogRecord {
+	next := base
+	batch.Each(raw, func(b []byte) bool {
+		last := next + int64(int32(binary.BigEndian.Uint32(b[batch.LastDeltaAt:])))
+		recs, _, ok := batch.Decode(b)
+		if !ok {
+			dst = append(dst, LogRecord{Offset: next, Term: term, Index: index, Compressed: true})
+		} else {
+			for _, r := range recs {
+				dst = append(dst, LogRecord{Offset: next + int64(r.OffsetDelta), Key: r.Key, Value: r.Value, Term: term, Index: index})
+			}
+		}
+		next = last + 1
+		return true
+	})
+	return dst
 }

@@ -1,4 +1,4 @@
-package sandbox
+package transport
 
 import (
 	"bufio"
@@ -25,11 +25,11 @@ import (
 // answers, pings), so that a heavy stream of appends never delays the
 // messages that keep leaders in office.
 //
-// Links can be cut (Partition): a cut link drops frames both where they are
+// Links can be cut (the sandbox's Cluster.Partition): a cut link drops frames both where they are
 // sent and where they arrive, as a firewall rule would, and leaves client
 // traffic alone.
 //
-// A link delay (nodeSpec.LinkDelay) holds every frame that long in its
+// A link delay (Config.LinkDelay) holds every frame that long in its
 // sender's queue before it goes on the wire: loopback answers in tens of
 // microseconds, a network between brokers in hundreds. Frames are held
 // each on its own clock, so the delay adds latency, not a throughput
@@ -46,12 +46,32 @@ const (
 	sendQueueLen   = 4096
 )
 
-type transport struct {
-	self    int32
-	ln      net.Listener
-	n       *node
-	allowed func(from, to int32) bool
-	peers   map[int32]*peer // fixed at start
+// Config is what a transport needs of its node.
+type Config struct {
+	Self  int32
+	Peers []Peer // every node, Self too
+	// LinkDelay holds every frame that long before it goes on the wire.
+	LinkDelay time.Duration
+	// Allowed says whether the link from one node to another is up.
+	Allowed func(from, to int32) bool
+	// Wait is the node's gate: it blocks while the node is paused, and is
+	// false when stop closed first.
+	Wait func(stop <-chan struct{}) bool
+	// Deliver takes a Raft message of a group from a peer.
+	Deliver func(group uint64, msg []byte)
+}
+
+// Peer is a node and the address of its transport.
+type Peer struct {
+	ID   int32
+	Addr string
+}
+
+// Transport is one node's end of the links to its peers.
+type Transport struct {
+	cfg   Config
+	ln    net.Listener
+	peers map[int32]*peer // fixed at start
 
 	stopc chan struct{}
 	wg    sync.WaitGroup
@@ -81,27 +101,30 @@ type outFrame struct {
 // claimSet is what a peer's last ping said it leads.
 type claimSet struct {
 	at     time.Time
-	groups map[uint64]claim
+	groups map[uint64]Claim
 }
 
-type claim struct {
-	term, commit uint64
-	isr          uint64 // bit n: node n is in sync
+// Claim is what a ping says of a group its sender leads.
+type Claim struct {
+	Term, Commit uint64
+	ISR          uint64 // bit n: node n is in sync
 }
 
-func newTransport(n *node, ln net.Listener, peers []peerSpec, allowed func(from, to int32) bool) *transport {
-	t := &transport{self: n.spec.ID, ln: ln, n: n, allowed: allowed, peers: map[int32]*peer{},
+// New makes a node's transport, listening on ln; Start starts it.
+func New(ln net.Listener, cfg Config) *Transport {
+	t := &Transport{cfg: cfg, ln: ln, peers: map[int32]*peer{},
 		stopc: make(chan struct{}), conns: map[net.Conn]struct{}{}}
-	for _, p := range peers {
-		if p.ID == n.spec.ID {
+	for _, p := range cfg.Peers {
+		if p.ID == cfg.Self {
 			continue
 		}
-		t.peers[p.ID] = &peer{id: p.ID, addr: p.RaftAddr, bulk: make(chan outFrame, sendQueueLen), small: make(chan outFrame, sendQueueLen)}
+		t.peers[p.ID] = &peer{id: p.ID, addr: p.Addr, bulk: make(chan outFrame, sendQueueLen), small: make(chan outFrame, sendQueueLen)}
 	}
 	return t
 }
 
-func (t *transport) start() {
+// Start dials every peer and accepts their connections until Stop.
+func (t *Transport) Start() {
 	t.wg.Add(1)
 	go t.acceptLoop()
 	for _, p := range t.peers {
@@ -111,8 +134,8 @@ func (t *transport) start() {
 	}
 }
 
-// stop closes every socket at once, as a dying process's would be.
-func (t *transport) stop() {
+// Stop closes every socket at once, as a dying process's would be.
+func (t *Transport) Stop() {
 	close(t.stopc)
 	t.ln.Close()
 	t.mu.Lock()
@@ -123,7 +146,7 @@ func (t *transport) stop() {
 	t.wg.Wait()
 }
 
-func (t *transport) track(c net.Conn) bool {
+func (t *Transport) track(c net.Conn) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	select {
@@ -135,18 +158,31 @@ func (t *transport) track(c net.Conn) bool {
 	return true
 }
 
-func (t *transport) untrack(c net.Conn) {
+func (t *Transport) untrack(c net.Conn) {
 	t.mu.Lock()
 	delete(t.conns, c)
 	t.mu.Unlock()
 	c.Close()
 }
 
-// send queues a frame for a peer; a full queue or a cut link drops it, as
-// a network may. bulk frames (appends) keep their order among themselves.
-func (t *transport) send(to int32, kind byte, group uint64, payload []byte, bulk bool) {
+// Send queues a Raft message of a group for a peer; a full queue or a cut
+// link drops it, as a network may. bulk messages (appends and snapshots)
+// keep their order among themselves.
+func (t *Transport) Send(to int32, group uint64, msg []byte, bulk bool) {
+	t.send(to, frameRaft, group, msg, bulk)
+}
+
+// Ping tells every peer which groups this node leads.
+func (t *Transport) Ping(claims map[uint64]Claim) {
+	payload := encodeClaims(claims)
+	for id := range t.peers {
+		t.send(id, framePing, 0, payload, false)
+	}
+}
+
+func (t *Transport) send(to int32, kind byte, group uint64, payload []byte, bulk bool) {
 	p := t.peers[to]
-	if p == nil || !t.allowed(t.self, to) {
+	if p == nil || !t.cfg.Allowed(t.cfg.Self, to) {
 		return
 	}
 	frame := make([]byte, 13, 13+len(payload))
@@ -159,7 +195,7 @@ func (t *transport) send(to int32, kind byte, group uint64, payload []byte, bulk
 		q = p.bulk
 	}
 	of := outFrame{b: frame}
-	if d := t.n.spec.LinkDelay; d > 0 {
+	if d := t.cfg.LinkDelay; d > 0 {
 		of.due = time.Now().Add(d).UnixNano()
 	}
 	select {
@@ -168,7 +204,7 @@ func (t *transport) send(to int32, kind byte, group uint64, payload []byte, bulk
 	}
 }
 
-func (t *transport) sendLoop(p *peer, q chan outFrame) {
+func (t *Transport) sendLoop(p *peer, q chan outFrame) {
 	defer t.wg.Done()
 	backoff := 20 * time.Millisecond
 	for {
@@ -215,11 +251,11 @@ func drain(q chan outFrame) {
 	}
 }
 
-func (t *transport) writeFrames(c net.Conn, q chan outFrame) {
+func (t *Transport) writeFrames(c net.Conn, q chan outFrame) {
 	w := bufio.NewWriterSize(c, 64<<10)
 	var hello [8]byte
 	binary.BigEndian.PutUint32(hello[:], transportMagic)
-	binary.BigEndian.PutUint32(hello[4:], uint32(t.self))
+	binary.BigEndian.PutUint32(hello[4:], uint32(t.cfg.Self))
 	if _, err := w.Write(hello[:]); err != nil {
 		return
 	}
@@ -233,7 +269,7 @@ func (t *transport) writeFrames(c net.Conn, q chan outFrame) {
 	var held *outFrame // taken from the queue, not yet due
 	var timer *time.Timer
 	for {
-		if !t.n.gate.wait(t.stopc) {
+		if !t.cfg.Wait(t.stopc) {
 			return
 		}
 		var f outFrame
@@ -288,7 +324,7 @@ func (t *transport) writeFrames(c net.Conn, q chan outFrame) {
 	}
 }
 
-func (t *transport) acceptLoop() {
+func (t *Transport) acceptLoop() {
 	defer t.wg.Done()
 	for {
 		c, err := t.ln.Accept()
@@ -310,7 +346,7 @@ func (t *transport) acceptLoop() {
 
 var errBadFrame = errors.New("bad transport frame")
 
-func (t *transport) readFrames(c net.Conn) {
+func (t *Transport) readFrames(c net.Conn) {
 	r := bufio.NewReaderSize(c, 64<<10)
 	var hello [8]byte
 	if _, err := io.ReadFull(r, hello[:]); err != nil || binary.BigEndian.Uint32(hello[:]) != transportMagic {
@@ -337,17 +373,17 @@ func (t *transport) readFrames(c net.Conn) {
 		}
 		// A paused node reads nothing more (the sender's socket buffer
 		// fills up, as with a stopped process).
-		if !t.n.gate.wait(t.stopc) {
+		if !t.cfg.Wait(t.stopc) {
 			return
 		}
-		if !t.allowed(p.id, t.self) {
+		if !t.cfg.Allowed(p.id, t.cfg.Self) {
 			continue
 		}
 		p.lastHeard.Store(time.Now().UnixNano())
 		group := binary.BigEndian.Uint64(hdr[5:])
 		switch hdr[4] {
 		case frameRaft:
-			t.n.deliver(group, payload)
+			t.cfg.Deliver(group, payload)
 		case framePing:
 			if cs, err := decodeClaims(payload); err == nil {
 				p.claims.Store(cs)
@@ -356,10 +392,10 @@ func (t *transport) readFrames(c net.Conn) {
 	}
 }
 
-// reachable reports whether a peer is connected and was heard from within
+// Reachable reports whether a peer is connected and was heard from within
 // the liveness timeout: what this node believes about it.
-func (t *transport) reachable(id int32, within time.Duration) bool {
-	if id == t.self {
+func (t *Transport) Reachable(id int32, within time.Duration) bool {
+	if id == t.cfg.Self {
 		return true
 	}
 	p := t.peers[id]
@@ -369,14 +405,29 @@ func (t *transport) reachable(id int32, within time.Duration) bool {
 	return time.Since(time.Unix(0, p.lastHeard.Load())) < within
 }
 
-func encodeClaims(groups map[uint64]claim) []byte {
+// Claim is what peer's latest ping says of a group it leads; false when
+// it says nothing of it (or peer is no peer).
+func (t *Transport) Claim(peer int32, group uint64) (Claim, bool) {
+	p := t.peers[peer]
+	if p == nil {
+		return Claim{}, false
+	}
+	cs := p.claims.Load()
+	if cs == nil {
+		return Claim{}, false
+	}
+	c, ok := cs.groups[group]
+	return c, ok
+}
+
+func encodeClaims(groups map[uint64]Claim) []byte {
 	out := make([]byte, 0, 4+32*len(groups))
 	out = binary.BigEndian.AppendUint32(out, uint32(len(groups)))
 	for id, c := range groups {
 		out = binary.BigEndian.AppendUint64(out, id)
-		out = binary.BigEndian.AppendUint64(out, c.term)
-		out = binary.BigEndian.AppendUint64(out, c.commit)
-		out = binary.BigEndian.AppendUint64(out, c.isr)
+		out = binary.BigEndian.AppendUint64(out, c.Term)
+		out = binary.BigEndian.AppendUint64(out, c.Commit)
+		out = binary.BigEndian.AppendUint64(out, c.ISR)
 	}
 	return out
 }
@@ -389,13 +440,13 @@ func decodeClaims(b []byte) (*claimSet, error) {
 	if len(b) != 4+32*n {
 		return nil, errBadFrame
 	}
-	cs := &claimSet{at: time.Now(), groups: make(map[uint64]claim, n)}
+	cs := &claimSet{at: time.Now(), groups: make(map[uint64]Claim, n)}
 	for i := 0; i < n; i++ {
 		o := 4 + 32*i
-		cs.groups[binary.BigEndian.Uint64(b[o:])] = claim{
-			term:   binary.BigEndian.Uint64(b[o+8:]),
-			commit: binary.BigEndian.Uint64(b[o+16:]),
-			isr:    binary.BigEndian.Uint64(b[o+24:]),
+		cs.groups[binary.BigEndian.Uint64(b[o:])] = Claim{
+			Term:   binary.BigEndian.Uint64(b[o+8:]),
+			Commit: binary.BigEndian.Uint64(b[o+16:]),
+			ISR:    binary.BigEndian.Uint64(b[o+24:]),
 		}
 	}
 	return cs, nil

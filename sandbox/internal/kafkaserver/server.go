@@ -1,10 +1,11 @@
-package sandbox
+package kafkaserver
 
 import (
 	"bufio"
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 
@@ -12,14 +13,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Each node answers the Kafka protocol itself, with franz-go's kmsg for the
-// message formats (doc.go says why not kfake). A connection reads request
-// frames one after another and handles each in its own goroutine, so that
-// many produce requests can wait for Raft at once; their answers go back in
-// request order, as Kafka's do. An acks=0 produce gets no answer.
+// Each sandbox node answers the Kafka protocol itself, with franz-go's kmsg
+// for the message formats (the sandbox's doc.go says why not kfake). A
+// connection reads request frames one after another and handles each in
+// its own goroutine, so that many produce requests can wait for Raft at
+// once; their answers go back in request order, as Kafka's do. An acks=0
+// produce gets no answer.
 //
 // A listener with TLS runs the handshake first, and one with SASL runs the
-// authentication exchange (listener.go) before the loop above starts.
+// authentication exchange (auth.go) before the loop above starts.
 
 // maxFrame bounds one request, as Kafka's socket.request.max.bytes does.
 const maxFrame = 100 << 20
@@ -27,10 +29,30 @@ const maxFrame = 100 << 20
 // maxInFlight bounds the requests one connection may have outstanding.
 const maxInFlight = 512
 
-type kafkaServer struct {
-	n   *node
+// Config is what a server needs of the node it serves.
+type Config struct {
+	// Versions are the requests Handle answers, with the versions it
+	// handles. The server answers ApiVersions and the SASL requests
+	// itself; ApiVersions advertises those and these.
+	Versions map[kmsg.Key][2]int16
+	// Handle answers one request of a version Versions names, each in a
+	// goroutine of its own; nil closes the connection. An acks=0 produce
+	// is handled before the next request is read, and gets no answer.
+	Handle func(req kmsg.Request) kmsg.Response
+	// Wait is the node's gate: it blocks while the node is paused, and is
+	// false when stop closed first.
+	Wait func(stop <-chan struct{}) bool
+	// Listener is what the clients must speak; nil: plaintext without
+	// authentication.
+	Listener *Listener
+	Log      *slog.Logger
+}
+
+// Server serves the Kafka protocol on one listener.
+type Server struct {
+	cfg Config
 	ln  net.Listener
-	lis *listener
+	lis *Listener
 
 	stopc chan struct{}
 	wg    sync.WaitGroup
@@ -38,14 +60,20 @@ type kafkaServer struct {
 	conns map[net.Conn]struct{}
 }
 
-// newKafkaServer serves Kafka on ln. TLS is started per connection rather
-// than with tls.NewListener, so that conns holds the TCP connections and a
-// kill drops them as a dying process does, without a close_notify.
-func newKafkaServer(n *node, ln net.Listener, lis *listener) *kafkaServer {
-	return &kafkaServer{n: n, ln: ln, lis: lis, stopc: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+// New makes a server of Kafka on ln; Start starts it. TLS is started per
+// connection rather than with tls.NewListener, so that conns holds the TCP
+// connections and a kill drops them as a dying process does, without a
+// close_notify.
+func New(ln net.Listener, cfg Config) *Server {
+	lis := cfg.Listener
+	if lis == nil {
+		lis = &Listener{}
+	}
+	return &Server{cfg: cfg, ln: ln, lis: lis, stopc: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 }
 
-func (s *kafkaServer) start() {
+// Start accepts connections until Stop.
+func (s *Server) Start() {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -77,9 +105,9 @@ func (s *kafkaServer) start() {
 	}()
 }
 
-// stop closes the listener (new connections are refused by the kernel)
+// Stop closes the listener (new connections are refused by the kernel)
 // and every connection at once, as a dying process's sockets close.
-func (s *kafkaServer) stop() {
+func (s *Server) Stop() {
 	s.mu.Lock()
 	close(s.stopc)
 	s.ln.Close()
@@ -92,10 +120,9 @@ func (s *kafkaServer) stop() {
 
 // clientConn is one client connection's state.
 type clientConn struct {
-	s     *kafkaServer
+	s     *Server
 	c     net.Conn
 	order chan chan []byte // answers, in request order
-
 }
 
 type reqHeader struct {
@@ -104,8 +131,8 @@ type reqHeader struct {
 	clientID     *string
 }
 
-func (s *kafkaServer) serve(c net.Conn) {
-	if s.lis.tls != nil {
+func (s *Server) serve(c net.Conn) {
+	if s.lis.TLS != nil {
 		var ok bool
 		if c, ok = s.startTLS(c); !ok {
 			return
@@ -114,7 +141,7 @@ func (s *kafkaServer) serve(c net.Conn) {
 	}
 	cc := &clientConn{s: s, c: c, order: make(chan chan []byte, maxInFlight)}
 	r := bufio.NewReaderSize(c, 64<<10)
-	if s.lis.sasl != nil && !cc.authenticate(r) {
+	if s.lis.SASL != nil && !cc.authenticate(r) {
 		return
 	}
 	done := make(chan struct{})
@@ -134,34 +161,34 @@ func (s *kafkaServer) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
-		if !s.n.gate.wait(s.stopc) {
+		if !s.cfg.Wait(s.stopc) {
 			return
 		}
 		hdr, body, err := parseHeader(frame)
 		if err != nil {
 			return
 		}
-		if hdr.key == int16(kmsg.ApiVersions) && !supported(hdr.key, hdr.version) {
+		if hdr.key == int16(kmsg.ApiVersions) && !s.supported(hdr.key, hdr.version) {
 			slot := make(chan []byte, 1)
 			cc.order <- slot
 			slot <- encodeResponse(hdr, cc.apiVersions(hdr))
 			continue
 		}
 		req := kmsg.RequestForKey(hdr.key)
-		if req == nil || !supported(hdr.key, hdr.version) {
-			s.n.log.Debug("unsupported request; closing the connection", "key", hdr.key, "version", hdr.version)
+		if req == nil || !s.supported(hdr.key, hdr.version) {
+			s.cfg.Log.Debug("unsupported request; closing the connection", "key", hdr.key, "version", hdr.version)
 			return
 		}
 		req.SetVersion(hdr.version)
 		if err := req.ReadFrom(body); err != nil {
-			s.n.log.Debug("malformed request; closing the connection", "key", hdr.key, "err", err)
+			s.cfg.Log.Debug("malformed request; closing the connection", "key", hdr.key, "err", err)
 			return
 		}
 		if pr, ok := req.(*kmsg.ProduceRequest); ok && pr.Acks == 0 {
 			// No answer, but the next request waits until this one is
 			// in the log, as Kafka's request handling does: a client
 			// cannot flood the node faster than it appends.
-			s.n.handleProduce(pr)
+			s.cfg.Handle(pr)
 			continue
 		}
 		slot := make(chan []byte, 1)
@@ -187,8 +214,8 @@ func (s *kafkaServer) serve(c net.Conn) {
 // does not speak is answered in version 0 with UNSUPPORTED_VERSION and
 // what is supported, as Kafka does, so the client can pick again.
 func (cc *clientConn) apiVersions(hdr reqHeader) kmsg.Response {
-	resp := apiVersionsResponse(cc.s.lis.sasl != nil)
-	if !supported(hdr.key, hdr.version) {
+	resp := cc.s.apiVersionsResponse()
+	if !cc.s.supported(hdr.key, hdr.version) {
 		resp.ErrorCode = 35 // UNSUPPORTED_VERSION
 		resp.SetVersion(0)
 		return resp
@@ -281,27 +308,14 @@ func encodeResponse(h reqHeader, resp kmsg.Response) []byte {
 	return out
 }
 
+// handle answers a request: ApiVersions and the SASL requests here,
+// everything else with Config.Handle.
 func (cc *clientConn) handle(req kmsg.Request) kmsg.Response {
-	n := cc.s.n
 	switch r := req.(type) {
 	case *kmsg.ApiVersionsRequest:
-		resp := apiVersionsResponse(cc.s.lis.sasl != nil)
+		resp := cc.s.apiVersionsResponse()
 		resp.SetVersion(r.Version)
 		return resp
-	case *kmsg.MetadataRequest:
-		return n.handleMetadata(r)
-	case *kmsg.ProduceRequest:
-		return n.handleProduce(r)
-	case *kmsg.FetchRequest:
-		return n.handleFetch(r)
-	case *kmsg.ListOffsetsRequest:
-		return n.handleListOffsets(r)
-	case *kmsg.CreateTopicsRequest:
-		return n.handleCreateTopics(r)
-	case *kmsg.DeleteTopicsRequest:
-		return n.handleDeleteTopics(r)
-	case *kmsg.InitProducerIDRequest:
-		return n.handleInitProducerID(r)
 	case *kmsg.SASLHandshakeRequest:
 		// Authenticated already, or a listener without SASL: Kafka's
 		// answer, as it does not re-authenticate by default.
@@ -312,26 +326,20 @@ func (cc *clientConn) handle(req kmsg.Request) kmsg.Response {
 		resp := r.ResponseKind().(*kmsg.SASLAuthenticateResponse)
 		resp.ErrorCode = errIllegalSASLState
 		msg := "SaslAuthenticate request received after successful authentication"
-		if cc.s.lis.sasl == nil {
+		if cc.s.lis.SASL == nil {
 			msg = "this listener does not take SASL"
 		}
 		resp.ErrorMessage = &msg
 		return resp
 	}
-	return nil
+	return cc.s.cfg.Handle(req)
 }
 
-// versions are the requests a node answers and the versions it handles:
-// exactly what ApiVersions advertises.
-var versions = map[kmsg.Key][2]int16{
-	kmsg.Produce:        {3, 12}, // v3+: record batches v2; v13 names topics by id
-	kmsg.Fetch:          {4, 12}, // v13 names topics by id
-	kmsg.ListOffsets:    {1, 7},
-	kmsg.Metadata:       {1, 12},
-	kmsg.ApiVersions:    {0, 3},
-	kmsg.CreateTopics:   {0, 7},
-	kmsg.DeleteTopics:   {0, 6},
-	kmsg.InitProducerID: {0, 4},
+// ownVersions are the requests the server answers itself on every
+// listener; the SASL requests too, but they are advertised only on a
+// listener with SASL.
+var ownVersions = map[kmsg.Key][2]int16{
+	kmsg.ApiVersions: {0, 3},
 }
 
 var saslVersions = map[kmsg.Key][2]int16{
@@ -339,15 +347,20 @@ var saslVersions = map[kmsg.Key][2]int16{
 	kmsg.SASLAuthenticate: {0, 2},
 }
 
-func supported(key, version int16) bool {
-	v, ok := versions[kmsg.Key(key)]
+func (s *Server) supported(key, version int16) bool {
+	v, ok := s.cfg.Versions[kmsg.Key(key)]
+	if !ok {
+		v, ok = ownVersions[kmsg.Key(key)]
+	}
 	if !ok {
 		v, ok = saslVersions[kmsg.Key(key)]
 	}
 	return ok && version >= v[0] && version <= v[1]
 }
 
-func apiVersionsResponse(withSASL bool) *kmsg.ApiVersionsResponse {
+// apiVersionsResponse lists the requests the server answers: exactly
+// what it handles.
+func (s *Server) apiVersionsResponse() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	add := func(m map[kmsg.Key][2]int16) {
 		for k, v := range m {
@@ -356,8 +369,9 @@ func apiVersionsResponse(withSASL bool) *kmsg.ApiVersionsResponse {
 			resp.ApiKeys = append(resp.ApiKeys, ak)
 		}
 	}
-	add(versions)
-	if withSASL {
+	add(s.cfg.Versions)
+	add(ownVersions)
+	if s.lis.SASL != nil {
 		add(saslVersions)
 	}
 	sortAPIKeys(resp.ApiKeys)

@@ -1,4 +1,4 @@
-package sandbox
+package raftlog
 
 import (
 	"bufio"
@@ -22,7 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// logStore is one Raft group's log on one node: a directory of segment
+// Log is one Raft group's log on one node: a directory of segment
 // files, each a sequence of records (entries, hard states, snapshots), and
 // an in-memory index of the entries with their Kafka offsets. It implements
 // raft.Storage.
@@ -37,9 +37,9 @@ import (
 // Record layout: [len u32][header crc u32][data crc u32][header][data],
 // len counting everything after itself. Replay reads headers and skips
 // data, so a restart costs a read of the index, not of the log.
-type logStore struct {
+type Log struct {
 	dir  string
-	opts storeOptions
+	opts Options
 
 	mu       sync.RWMutex // guards everything below against readers (fetch)
 	hs       *pb.HardState
@@ -54,22 +54,36 @@ type logStore struct {
 	writeErr error
 }
 
-type storeOptions struct {
-	fsync         bool // fsync when a Ready must be durable
-	segmentBytes  int64
-	cacheBytes    int64
-	flushInterval time.Duration // fsync "never": how often the buffer is written out
-	bufferLimit   int
-	// onTruncate learns of entries a new leader's log replaced: appended
+// Options shape a log.
+type Options struct {
+	Fsync         bool // fsync when a Ready must be durable
+	SegmentBytes  int64
+	FlushInterval time.Duration // fsync "never": how often the buffer is written out
+	// Count is how many Kafka offsets an entry takes and the largest
+	// timestamp of its records (ms), from its data; nil: entries take
+	// none.
+	Count func(data []byte) (count, maxTs int64)
+	// OnTruncate learns of entries a new leader's log replaced: appended
 	// here, never committed.
-	onTruncate func(removed []truncatedEntry)
+	OnTruncate func(removed []Entry)
 }
 
-// truncatedEntry is an entry Raft removed from this node's log.
-type truncatedEntry struct {
-	index, term uint64
-	base        int64
-	data        []byte
+// Bounds on what a log holds in memory: entry data beyond cacheBytes is
+// dropped (oldest first) and read back from disk when needed; with fsync
+// "never" a buffer of bufferLimit is written out before the flush
+// interval is up.
+const (
+	cacheBytes  = 8 << 20
+	bufferLimit = 4 << 20
+)
+
+// Entry is an entry of the log with the Kafka offsets it takes: one Raft
+// removed from this node's log (Options.OnTruncate), or one read
+// (ReadRecords, Scan).
+type Entry struct {
+	Index, Term uint64
+	Base        int64 // the Kafka offset of its first record
+	Data        []byte
 }
 
 type snapMeta struct {
@@ -115,24 +129,23 @@ const (
 
 var errStoreClosed = errors.New("log store closed")
 
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
 func segName(num int) string { return fmt.Sprintf("%016d.seg", num) }
 
-// openStore opens (or creates) the log in dir. voters is the group's
-// membership, used when the log is new.
-func openStore(dir string, opts storeOptions, voters []uint64) (*logStore, bool, error) {
-	if opts.segmentBytes <= 0 {
-		opts.segmentBytes = 64 << 20
+// Open opens (or creates) the log in dir, and reports whether it was new.
+// voters is the group's membership, used when the log is new.
+func Open(dir string, opts Options, voters []uint64) (*Log, bool, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = 64 << 20
 	}
-	if opts.cacheBytes <= 0 {
-		opts.cacheBytes = 8 << 20
-	}
-	if opts.bufferLimit <= 0 {
-		opts.bufferLimit = 4 << 20
+	if opts.Count == nil {
+		opts.Count = func([]byte) (int64, int64) { return 0, -1 }
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, false, err
 	}
-	s := &logStore{dir: dir, opts: opts, hs: &pb.HardState{}, first: 1, cacheLo: 1, flushed: time.Now()}
+	s := &Log{dir: dir, opts: opts, hs: &pb.HardState{}, first: 1, cacheLo: 1, flushed: time.Now()}
 	names, err := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if err != nil {
 		return nil, false, err
@@ -144,20 +157,20 @@ func openStore(dir string, opts storeOptions, voters []uint64) (*logStore, bool,
 			return nil, false, err
 		}
 		if err := s.sync(true); err != nil {
-			s.close(false)
+			s.Close(false)
 			return nil, false, err
 		}
 		return s, true, nil
 	}
 	if err := s.replay(names); err != nil {
-		s.close(false)
+		s.Close(false)
 		return nil, false, fmt.Errorf("replay %s: %w", dir, err)
 	}
 	return s, false, nil
 }
 
 // replay rebuilds the index from the segment files.
-func (s *logStore) replay(names []string) error {
+func (s *Log) replay(names []string) error {
 	var start uint64 // index of metas[0] while replaying; 0 when empty
 	haveSnap := false
 	for i, name := range names {
@@ -349,7 +362,7 @@ type wbuf struct {
 
 // putRecord adds a record to the buffer and returns where its data will
 // be in the current segment. dcrc is the data's checksum.
-func (s *logStore) putRecord(hdr, data []byte, dcrc uint32) int64 {
+func (s *Log) putRecord(hdr, data []byte, dcrc uint32) int64 {
 	seg := s.segs[len(s.segs)-1]
 	rec := make([]byte, recPrefix, recPrefix+len(hdr))
 	binary.BigEndian.PutUint32(rec[0:], uint32(8+len(hdr)+len(data)))
@@ -396,7 +409,7 @@ func writeAt(f *os.File, iovs [][]byte, off int64) error {
 	return nil
 }
 
-func (s *logStore) putHardState(hs *pb.HardState) {
+func (s *Log) putHardState(hs *pb.HardState) {
 	var h [hardStateHdr]byte
 	h[0] = recHardState
 	binary.BigEndian.PutUint64(h[1:], hs.GetTerm())
@@ -405,7 +418,7 @@ func (s *logStore) putHardState(hs *pb.HardState) {
 	s.putRecord(h[:], nil, 0)
 }
 
-func (s *logStore) putSnapshot(sm snapMeta, installed bool) {
+func (s *Log) putSnapshot(sm snapMeta, installed bool) {
 	var h [snapshotRecHdr]byte
 	h[0] = recSnapshot
 	if installed {
@@ -424,7 +437,7 @@ func (s *logStore) putSnapshot(sm snapMeta, installed bool) {
 
 // newSegment starts segment num; it opens with the snapshot and hard state
 // so that older segments can go once compaction no longer needs them.
-func (s *logStore) newSegment(num int) error {
+func (s *Log) newSegment(num int) error {
 	f, err := os.OpenFile(filepath.Join(s.dir, segName(num)), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -434,7 +447,7 @@ func (s *logStore) newSegment(num int) error {
 	s.putSnapshot(s.snap, false)
 	s.putHardState(s.hs)
 	s.mu.Unlock()
-	if s.opts.fsync {
+	if s.opts.Fsync {
 		if d, err := os.Open(s.dir); err == nil {
 			_ = d.Sync()
 			d.Close()
@@ -443,8 +456,8 @@ func (s *logStore) newSegment(num int) error {
 	return nil
 }
 
-// append stores entries from a Ready, replacing any conflicting suffix.
-func (s *logStore) append(ents []*pb.Entry) error {
+// Append stores entries from a Ready, replacing any conflicting suffix.
+func (s *Log) Append(ents []*pb.Entry) error {
 	if len(ents) == 0 {
 		return nil
 	}
@@ -452,7 +465,7 @@ func (s *logStore) append(ents []*pb.Entry) error {
 		return err
 	}
 	now := time.Now().UnixNano()
-	var removed []truncatedEntry
+	var removed []Entry
 	s.mu.Lock()
 	for _, e := range ents {
 		idx := e.GetIndex()
@@ -467,7 +480,7 @@ func (s *logStore) append(ents []*pb.Entry) error {
 			return fmt.Errorf("append at %d leaves a gap after %d", idx, last)
 		}
 		data := e.GetData()
-		count, maxTs := countEntry(data)
+		count, maxTs := s.opts.Count(data)
 		base := s.nextOffsetLocked()
 		var h [entryRecHdr]byte
 		h[0] = recEntry
@@ -489,22 +502,22 @@ func (s *logStore) append(ents []*pb.Entry) error {
 	}
 	s.evictLocked()
 	s.mu.Unlock()
-	if len(removed) > 0 && s.opts.onTruncate != nil {
-		s.opts.onTruncate(removed)
+	if len(removed) > 0 && s.opts.OnTruncate != nil {
+		s.opts.OnTruncate(removed)
 	}
 	return nil
 }
 
 // truncateLocked drops the entries from idx on and returns them.
-func (s *logStore) truncateLocked(idx uint64) []truncatedEntry {
-	var out []truncatedEntry
+func (s *Log) truncateLocked(idx uint64) []Entry {
+	var out []Entry
 	for i := idx; i <= s.lastIndex(); i++ {
 		m := &s.metas[i-s.first]
 		data, err := s.dataLocked(m)
 		if err != nil {
 			data = nil
 		}
-		out = append(out, truncatedEntry{index: i, term: m.term, base: m.base, data: data})
+		out = append(out, Entry{Index: i, Term: m.term, Base: m.base, Data: data})
 		if m.ent != nil {
 			s.cached -= int64(m.size)
 		}
@@ -516,8 +529,8 @@ func (s *logStore) truncateLocked(idx uint64) []truncatedEntry {
 
 // evictLocked drops entry data from memory, oldest first, once more than
 // cacheBytes is held; what is still only in the buffer stays.
-func (s *logStore) evictLocked() {
-	for s.cached > s.opts.cacheBytes && s.cacheLo <= s.lastIndex() {
+func (s *Log) evictLocked() {
+	for s.cached > cacheBytes && s.cacheLo <= s.lastIndex() {
 		if s.cacheLo < s.first {
 			s.cacheLo = s.first
 			continue
@@ -534,10 +547,10 @@ func (s *logStore) evictLocked() {
 	}
 }
 
-func (s *logStore) maybeRotate() error {
+func (s *Log) maybeRotate() error {
 	s.mu.RLock()
 	cur := s.segs[len(s.segs)-1]
-	full := cur.size >= s.opts.segmentBytes
+	full := cur.size >= s.opts.SegmentBytes
 	s.mu.RUnlock()
 	if !full {
 		return nil
@@ -548,18 +561,18 @@ func (s *logStore) maybeRotate() error {
 	return s.newSegment(cur.num + 1)
 }
 
-func (s *logStore) setHardState(hs *pb.HardState) {
+func (s *Log) SetHardState(hs *pb.HardState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hs = proto.Clone(hs).(*pb.HardState)
 	s.putHardState(s.hs)
 }
 
-// applySnapshot replaces the whole log with a snapshot a leader sent.
-func (s *logStore) applySnapshot(snap *pb.Snapshot) error {
+// ApplySnapshot replaces the whole log with a snapshot a leader sent.
+func (s *Log) ApplySnapshot(snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
 	sm := snapMeta{index: md.GetIndex(), term: md.GetTerm(), voters: slices.Clone(md.GetConfState().GetVoters())}
-	sm.kafkaNext, sm.data = splitSnapData(snap.GetData())
+	sm.kafkaNext, sm.data = SplitSnapData(snap.GetData())
 	s.mu.Lock()
 	if sm.index <= s.snap.index {
 		s.mu.Unlock()
@@ -580,7 +593,7 @@ func (s *logStore) applySnapshot(snap *pb.Snapshot) error {
 }
 
 // snapshot data is [kafkaNext i64][state machine payload].
-func splitSnapData(b []byte) (int64, []byte) {
+func SplitSnapData(b []byte) (int64, []byte) {
 	if len(b) < 8 {
 		return 0, nil
 	}
@@ -591,10 +604,10 @@ func joinSnapData(next int64, payload []byte) []byte {
 	return append(binary.BigEndian.AppendUint64(nil, uint64(next)), payload...)
 }
 
-// compact forgets the entries up to index (applied ones only) behind a
+// Compact forgets the entries up to index (applied ones only) behind a
 // snapshot that records where the Kafka offsets stand and the state
 // machine's payload, and deletes the segments no longer needed.
-func (s *logStore) compact(index uint64, payload []byte) error {
+func (s *Log) Compact(index uint64, payload []byte) error {
 	s.mu.Lock()
 	if index < s.first || index > s.lastIndex() {
 		s.mu.Unlock()
@@ -623,7 +636,7 @@ func (s *logStore) compact(index uint64, payload []byte) error {
 // dropSegments deletes the oldest segments while they hold nothing the log
 // still needs; with all, every segment but the one written (after a
 // leader's snapshot replaced the whole log).
-func (s *logStore) dropSegments(all bool) {
+func (s *Log) dropSegments(all bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -637,7 +650,7 @@ func (s *logStore) dropSegments(all bool) {
 
 // sync writes the buffer to the current segment and, when durable is true
 // and the store fsyncs, waits for the disk. It is the group commit.
-func (s *logStore) sync(durable bool) error {
+func (s *Log) sync(durable bool) error {
 	s.mu.Lock()
 	if s.writeErr != nil {
 		s.mu.Unlock()
@@ -658,7 +671,7 @@ func (s *logStore) sync(durable bool) error {
 			return err
 		}
 	}
-	if durable && s.opts.fsync {
+	if durable && s.opts.Fsync {
 		if err := unix.Fdatasync(int(seg.f.Fd())); err != nil {
 			s.failed(err)
 			return err
@@ -672,27 +685,27 @@ func (s *logStore) sync(durable bool) error {
 	return nil
 }
 
-func (s *logStore) failed(err error) {
+func (s *Log) failed(err error) {
 	s.mu.Lock()
 	s.writeErr = err
 	s.mu.Unlock()
 }
 
-// persist makes a Ready's writes as durable as the fsync policy says.
+// Persist makes a Ready's writes as durable as the fsync policy says.
 // With fsync "never" the buffer is written out only now and then.
-func (s *logStore) persist(mustSync bool) error {
-	if s.opts.fsync {
+func (s *Log) Persist(mustSync bool) error {
+	if s.opts.Fsync {
 		// Written out every Ready (a crash of the process loses
 		// nothing), fsynced when Raft needs it durable.
 		return s.sync(mustSync)
 	}
-	return s.flushIfDue()
+	return s.FlushIfDue()
 }
 
-// flushIfDue writes the buffer out when it is large or old.
-func (s *logStore) flushIfDue() error {
+// FlushIfDue writes the buffer out when it is large or old.
+func (s *Log) FlushIfDue() error {
 	s.mu.RLock()
-	due := s.buf.n > 0 && (s.buf.n >= s.opts.bufferLimit || time.Since(s.flushed) >= s.opts.flushInterval)
+	due := s.buf.n > 0 && (s.buf.n >= bufferLimit || time.Since(s.flushed) >= s.opts.FlushInterval)
 	s.mu.RUnlock()
 	if !due {
 		return nil
@@ -700,8 +713,8 @@ func (s *logStore) flushIfDue() error {
 	return s.sync(false)
 }
 
-// close closes the files. With flush false (a kill) the buffer is lost.
-func (s *logStore) close(flush bool) {
+// Close closes the files. With flush false (a kill) the buffer is lost.
+func (s *Log) Close(flush bool) {
 	if flush && len(s.segs) > 0 {
 		_ = s.sync(true)
 	}
@@ -714,9 +727,9 @@ func (s *logStore) close(flush bool) {
 	s.writeErr = errStoreClosed
 }
 
-func (s *logStore) lastIndex() uint64 { return s.first + uint64(len(s.metas)) - 1 }
+func (s *Log) lastIndex() uint64 { return s.first + uint64(len(s.metas)) - 1 }
 
-func (s *logStore) nextOffsetLocked() int64 {
+func (s *Log) nextOffsetLocked() int64 {
 	if len(s.metas) == 0 {
 		return s.snap.kafkaNext
 	}
@@ -725,7 +738,7 @@ func (s *logStore) nextOffsetLocked() int64 {
 }
 
 // dataLocked returns an entry's data, from memory or from disk.
-func (s *logStore) dataLocked(m *entryMeta) ([]byte, error) {
+func (s *Log) dataLocked(m *entryMeta) ([]byte, error) {
 	if m.ent != nil {
 		return m.ent.GetData(), nil
 	}
@@ -741,13 +754,13 @@ func (s *logStore) dataLocked(m *entryMeta) ([]byte, error) {
 
 // raft.Storage.
 
-func (s *logStore) InitialState() (*pb.HardState, *pb.ConfState, error) {
+func (s *Log) InitialState() (*pb.HardState, *pb.ConfState, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return proto.Clone(s.hs).(*pb.HardState), &pb.ConfState{Voters: slices.Clone(s.snap.voters)}, nil
 }
 
-func (s *logStore) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
+func (s *Log) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if lo < s.first {
@@ -777,7 +790,7 @@ func (s *logStore) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	return out, nil
 }
 
-func (s *logStore) Term(i uint64) (uint64, error) {
+func (s *Log) Term(i uint64) (uint64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	switch {
@@ -791,19 +804,19 @@ func (s *logStore) Term(i uint64) (uint64, error) {
 	return s.metas[i-s.first].term, nil
 }
 
-func (s *logStore) LastIndex() (uint64, error) {
+func (s *Log) LastIndex() (uint64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.lastIndex(), nil
 }
 
-func (s *logStore) FirstIndex() (uint64, error) {
+func (s *Log) FirstIndex() (uint64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.first, nil
 }
 
-func (s *logStore) Snapshot() (*pb.Snapshot, error) {
+func (s *Log) Snapshot() (*pb.Snapshot, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return &pb.Snapshot{
@@ -818,9 +831,9 @@ func (s *logStore) Snapshot() (*pb.Snapshot, error) {
 
 // Readers of the Kafka log.
 
-// offsetsAt is the Kafka offset that follows entry index (index at most the
+// OffsetsAt is the Kafka offset that follows entry index (index at most the
 // last index): the high watermark when index is the commit index.
-func (s *logStore) offsetsAt(index uint64) int64 {
+func (s *Log) OffsetsAt(index uint64) int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if index < s.first || len(s.metas) == 0 {
@@ -833,15 +846,15 @@ func (s *logStore) offsetsAt(index uint64) int64 {
 	return m.base + int64(m.count)
 }
 
-// logStart is the first Kafka offset the log still holds.
-func (s *logStore) logStart() int64 {
+// LogStart is the first Kafka offset the log still holds.
+func (s *Log) LogStart() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.snap.kafkaNext
 }
 
-// entryAt describes the entry at index.
-func (s *logStore) entryAt(index uint64) (term uint64, base int64, ok bool) {
+// EntryAt describes the entry at index.
+func (s *Log) EntryAt(index uint64) (term uint64, base int64, ok bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if index < s.first || index > s.lastIndex() {
@@ -851,10 +864,11 @@ func (s *logStore) entryAt(index uint64) (term uint64, base int64, ok bool) {
 	return m.term, m.base, true
 }
 
-// readRecords appends to dst the record batches from Kafka offset from up
-// to (not including) offset end, at most maxBytes of them (but at least one
-// batch), as a fetch serves them.
-func (s *logStore) readRecords(dst []byte, from, end int64, maxBytes int) ([]byte, error) {
+// ReadRecords appends to dst the records of the entries from Kafka offset
+// from up to (not including) offset end, at most maxBytes of them (but at
+// least one entry's), as a fetch serves them: serve appends one entry's
+// records to dst. Entries that take no offsets are skipped.
+func (s *Log) ReadRecords(dst []byte, from, end int64, maxBytes int, serve func(dst []byte, e Entry) ([]byte, error)) ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	// The first entry whose offsets reach past from.
@@ -878,20 +892,20 @@ func (s *logStore) readRecords(dst []byte, from, end int64, maxBytes int) ([]byt
 		if err != nil {
 			return dst, err
 		}
-		_, recs, err := decodeRecordsEntry(data)
+		out, err := serve(dst, Entry{Index: s.first + uint64(i), Term: m.term, Base: m.base, Data: data})
 		if err != nil {
 			return dst, err
 		}
-		dst = appendServed(dst, recs, m.base, from, int32(m.term))
+		dst = out
 	}
 	return dst, nil
 }
 
-// records lists the records of entries [lo, hi] (Raft indexes).
-func (s *logStore) records(lo, hi uint64) ([]LogRecord, error) {
+// Scan calls fn with each entry of [lo, hi] (Raft indexes) that takes
+// Kafka offsets, in order, and stops at its first error.
+func (s *Log) Scan(lo, hi uint64, fn func(e Entry) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []LogRecord
 	lo = max(lo, s.first)
 	hi = min(hi, s.lastIndex())
 	for i := lo; i <= hi && i >= s.first; i++ {
@@ -901,20 +915,18 @@ func (s *logStore) records(lo, hi uint64) ([]LogRecord, error) {
 		}
 		data, err := s.dataLocked(m)
 		if err != nil {
-			return out, err
+			return err
 		}
-		_, recs, err := decodeRecordsEntry(data)
-		if err != nil {
-			return out, err
+		if err := fn(Entry{Index: i, Term: m.term, Base: m.base, Data: data}); err != nil {
+			return err
 		}
-		out = appendLogRecords(out, recs, m.base, m.term, i)
 	}
-	return out, nil
+	return nil
 }
 
-// offsetForTime is the first offset whose batch has a timestamp at or
+// OffsetForTime is the first offset whose batch has a timestamp at or
 // after ts (ms), or the end of the committed log.
-func (s *logStore) offsetForTime(ts int64, end int64) int64 {
+func (s *Log) OffsetForTime(ts int64, end int64) int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for i := range s.metas {
@@ -929,10 +941,10 @@ func (s *logStore) offsetForTime(ts int64, end int64) int64 {
 	return end
 }
 
-// retentionPoint is the last index at or below applied that may go: older
+// RetentionPoint is the last index at or below applied that may go: older
 // than the retention time, or beyond the retention size counted from the
 // newest entry. 0 when nothing may.
-func (s *logStore) retentionPoint(applied uint64, olderThan time.Time, maxBytes int64) uint64 {
+func (s *Log) RetentionPoint(applied uint64, olderThan time.Time, maxBytes int64) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if len(s.metas) == 0 {
@@ -963,8 +975,8 @@ func (s *logStore) retentionPoint(applied uint64, olderThan time.Time, maxBytes 
 	return point
 }
 
-// entryCount is how many entries the log holds.
-func (s *logStore) entryCount() int {
+// EntryCount is how many entries the log holds.
+func (s *Log) EntryCount() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.metas)
