@@ -101,14 +101,14 @@ bench-splitbrain:
 ## (passed, anomalies by kind; with ACKS=1, lost writes against the old
 ## leader's truncated Raft entries), e.g.
 ##   make bench-soak DRILLS=leader-failover,failure-recovery RUNS=50 SHORT=1
-##   make bench-soak DRILLS=leader-failover RUNS=50 SHORT=1 ACKS=1
+##   make bench-soak DRILLS=leader-failover RUNS=50 SHORT=1 ACKS=1 RATE=2000
 ##   make bench-soak DRILLS=leader-failover,failure-recovery RUNS=20 SHORT=1 PER_PROCESS=1
 ##   make bench-soak DRILLS=leader-failover,failure-recovery,benchmark,split-brain RUNS=20
 ## (SHORT cuts each drill's timings to seconds; without it every drill runs as configured by default)
 bench-soak: build
-	$(GO) test -run '^$$' -bench BenchmarkSoak -benchtime 1x -timeout 8h ./probes -args \
+	$(GO) test -v -run '^$$' -bench BenchmarkSoak -benchtime 1x -timeout 8h ./probes -args \
 		-soak.drills=$(or $(DRILLS),leader-failover) -soak.runs=$(or $(RUNS),20) -soak.acks=$(or $(ACKS),all) \
-		$(if $(SHORT),-soak.short) $(if $(PER_PROCESS),-soak.process-per-node=$(CURDIR)/$(BIN))
+		$(if $(SHORT),-soak.short) $(if $(RATE),-soak.rate=$(RATE)) $(if $(PER_PROCESS),-soak.process-per-node=$(CURDIR)/$(BIN))
 
 ## bench-alerts: kill a majority of sandbox nodes, time the quorum-lost Slack
 ## message at default settings (goal: median under 12 s; about 75 s to run)

@@ -30,6 +30,7 @@ var (
 	soakAcks      = flag.String("soak.acks", "all", "acks of the drills that have the setting: all or 1")
 	soakRaftdrill = flag.String("soak.process-per-node", "", "a raftdrill binary: run each sandbox node as its own process (sandbox node) from it")
 	soakShort     = flag.Bool("soak.short", false, "cut the drills' timings down to seconds (the anomaly soak); default: every drill as configured by default")
+	soakRate      = flag.Float64("soak.rate", 0, "msg/s of the steady load through the kill or the cut (leader-failover's and split-brain's rate); 0: as configured")
 )
 
 // BenchmarkSoak runs drills again and again on one sandbox with the
@@ -200,7 +201,17 @@ func soakConfig(b *testing.B) *config.Config {
 	default:
 		b.Fatalf("-soak.acks %q: all or 1", *soakAcks)
 	}
-	testenv.Section[*failover.Config](cfg, failover.Spec).Acks = *soakAcks
+	lf := testenv.Section[*failover.Config](cfg, failover.Spec)
+	if *soakShort {
+		// Seconds, but long enough around the default 1–2 s election
+		// that the success ratio judges the failover, not the cut.
+		lf.KillAfter, lf.ProduceDuration = 2*time.Second, 8*time.Second
+	}
+	if *soakRate > 0 {
+		lf.Rate = *soakRate
+		testenv.Section[*splitbrain.Config](cfg, splitbrain.Spec).Rate = *soakRate
+	}
+	lf.Acks = *soakAcks
 	testenv.Section[*splitbrain.Config](cfg, splitbrain.Spec).Acks = *soakAcks
 	_ = recovery.Spec // failure-recovery writes acks=all by design: its majority-loss step needs it
 	return cfg

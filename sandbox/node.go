@@ -212,8 +212,19 @@ func startNode(spec nodeSpec, env nodeEnv, log *slog.Logger, kafkaLn, raftLn net
 // stop ends the node. With flush false it dies as under SIGKILL: its
 // sockets close at once, and what its logs had not written out is lost.
 func (n *node) stop(flush bool) {
-	n.kafka.Stop()
-	n.tr.Stop()
+	if flush {
+		n.kafka.Stop()
+		n.tr.Stop()
+	} else {
+		// A kill is a crash: everything stops at one instant. Every
+		// loop freezes at its next step, so no answer, append or Raft
+		// message leaves after it, and what the transport still held
+		// for its link delay is lost, as a dead host's unsent data is.
+		// (Stopping the Kafka side first would wait for its requests
+		// while the queued appends went out.)
+		n.gate.pause()
+		n.tr.Stop()
+	}
 	n.mu.Lock()
 	n.stopped = true
 	groups := make([]*group, 0, len(n.groups))
@@ -222,6 +233,9 @@ func (n *node) stop(flush bool) {
 	}
 	n.mu.Unlock()
 	close(n.stopc)
+	if !flush {
+		n.kafka.Stop() // its requests waiting for a fate end with the node
+	}
 	var wg sync.WaitGroup
 	for _, g := range groups {
 		wg.Add(1)
