@@ -140,10 +140,13 @@ func soakLine(res run.Result) string {
 }
 
 // checkLostAgainstRaft compares the lost writes a run names with the
-// entries the killed or cut-off node appended and Raft then truncated.
+// entries the killed or cut-off leader appended and Raft then truncated:
+// the same partition, offset and sequence number, of the run or of one of
+// its streams (run id with a suffix: split-brain's pinned writes,
+// failure-recovery's writes through the leader kill).
 func checkLostAgainstRaft(b *testing.B, sb *sandbox.Cluster, cfg *config.Config, runID string, res run.Result, t *soakTally) {
 	old := int32(-1)
-	for _, m := range []run.Measure{run.KilledNode, run.OldLeader} {
+	for _, m := range []run.Measure{run.KilledNode, run.OldLeader, run.KilledLeader} {
 		if v, ok := res.Measurements.Get(m); ok {
 			old = int32(v)
 		}
@@ -163,7 +166,8 @@ func checkLostAgainstRaft(b *testing.B, sb *sandbox.Cluster, cfg *config.Config,
 			}
 			found := slices.ContainsFunc(truncated, func(r sandbox.LogRecord) bool {
 				m, err := message.Decode(r.Value)
-				return err == nil && m.Valid && strings.HasPrefix(m.Run, runID) && m.Partition == ex.Partition && m.Seq == ex.Seq
+				return err == nil && m.Valid && (m.Run == runID || strings.HasPrefix(m.Run, runID+"-")) &&
+					m.Partition == ex.Partition && m.Seq == ex.Seq && r.Offset == ex.Offset
 			})
 			if found {
 				t.inTruncated++
@@ -202,7 +206,15 @@ func soakConfig(b *testing.B) *config.Config {
 	}
 	testenv.Section[*failover.Config](cfg, failover.Spec).Acks = *soakAcks
 	testenv.Section[*splitbrain.Config](cfg, splitbrain.Spec).Acks = *soakAcks
-	_ = recovery.Spec // failure-recovery writes acks=all by design: its majority-loss step needs it
+	fr := testenv.Section[*recovery.Config](cfg, recovery.Spec)
+	fr.Acks = *soakAcks
+	// A leader alone rightly acks acks=1 writes, with its majority down
+	// too: the majority-loss step ("writes refused") is for acks=all, and
+	// config validation refuses it with acks=1.
+	fr.Steps.MajorityLoss = *soakAcks == "all"
+	if ps := cfg.Validate(); len(ps) > 0 {
+		b.Fatalf("soak config: %v", ps)
+	}
 	return cfg
 }
 
