@@ -101,7 +101,9 @@ bench-splitbrain:
 ## (passed, anomalies by kind; with ACKS=1, lost writes against the old
 ## leader's truncated Raft entries), e.g.
 ##   make bench-soak DRILLS=leader-failover,failure-recovery RUNS=50 SHORT=1
-##   make bench-soak DRILLS=leader-failover RUNS=50 SHORT=1 ACKS=1 RATE=2000
+##   make bench-soak DRILLS=leader-failover,failure-recovery RUNS=50 SHORT=1 ACKS=1
+## (ACKS applies to leader-failover, failure-recovery, whose majority-loss step
+## is then off, and split-brain; RATE=msg/s sets the load through the kill)
 ##   make bench-soak DRILLS=leader-failover,failure-recovery RUNS=20 SHORT=1 PER_PROCESS=1
 ##   make bench-soak DRILLS=leader-failover,failure-recovery,benchmark,split-brain RUNS=20
 ## (SHORT cuts each drill's timings to seconds; without it every drill runs as configured by default)

@@ -30,7 +30,7 @@ var (
 	soakAcks      = flag.String("soak.acks", "all", "acks of the drills that have the setting: all or 1")
 	soakRaftdrill = flag.String("soak.process-per-node", "", "a raftdrill binary: run each sandbox node as its own process (sandbox node) from it")
 	soakShort     = flag.Bool("soak.short", false, "cut the drills' timings down to seconds (the anomaly soak); default: every drill as configured by default")
-	soakRate      = flag.Float64("soak.rate", 0, "msg/s of the steady load through the kill or the cut (leader-failover's and split-brain's rate); 0: as configured")
+	soakRate      = flag.Float64("soak.rate", 0, "msg/s of the steady load through the kill or the cut (leader-failover's and split-brain's rate, failure-recovery's kill_load_rate); 0: as configured")
 )
 
 // BenchmarkSoak runs drills again and again on one sandbox with the
@@ -141,10 +141,13 @@ func soakLine(res run.Result) string {
 }
 
 // checkLostAgainstRaft compares the lost writes a run names with the
-// entries the killed or cut-off node appended and Raft then truncated.
+// entries the killed or cut-off leader appended and Raft then truncated:
+// the same partition, offset and sequence number, of the run or of one of
+// its streams (run id with a suffix: split-brain's pinned writes,
+// failure-recovery's writes through the leader kill).
 func checkLostAgainstRaft(b *testing.B, sb *sandbox.Cluster, cfg *config.Config, runID string, res run.Result, t *soakTally) {
 	old := int32(-1)
-	for _, m := range []run.Measure{run.KilledNode, run.OldLeader} {
+	for _, m := range []run.Measure{run.KilledNode, run.OldLeader, run.KilledLeader} {
 		if v, ok := res.Measurements.Get(m); ok {
 			old = int32(v)
 		}
@@ -164,7 +167,8 @@ func checkLostAgainstRaft(b *testing.B, sb *sandbox.Cluster, cfg *config.Config,
 			}
 			found := slices.ContainsFunc(truncated, func(r sandbox.LogRecord) bool {
 				m, err := message.Decode(r.Value)
-				return err == nil && m.Valid && strings.HasPrefix(m.Run, runID) && m.Partition == ex.Partition && m.Seq == ex.Seq
+				return err == nil && m.Valid && (m.Run == runID || strings.HasPrefix(m.Run, runID+"-")) &&
+					m.Partition == ex.Partition && m.Seq == ex.Seq && r.Offset == ex.Offset
 			})
 			if found {
 				t.inTruncated++
@@ -213,7 +217,18 @@ func soakConfig(b *testing.B) *config.Config {
 	}
 	lf.Acks = *soakAcks
 	testenv.Section[*splitbrain.Config](cfg, splitbrain.Spec).Acks = *soakAcks
-	_ = recovery.Spec // failure-recovery writes acks=all by design: its majority-loss step needs it
+	fr := testenv.Section[*recovery.Config](cfg, recovery.Spec)
+	fr.Acks = *soakAcks
+	if *soakRate > 0 {
+		fr.KillLoadRate = *soakRate
+	}
+	// A leader alone rightly acks acks=1 writes, with its majority down
+	// too: the majority-loss step ("writes refused") is for acks=all, and
+	// config validation refuses it with acks=1.
+	fr.Steps.MajorityLoss = *soakAcks == "all"
+	if ps := cfg.Validate(); len(ps) > 0 {
+		b.Fatalf("soak config: %v", ps)
+	}
 	return cfg
 }
 

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftdrill/raftdrill/cluster/kafka"
@@ -12,6 +13,12 @@ import (
 // on rather than bursting to catch up, so a stall does not turn into a
 // flood afterwards.
 func ProduceAtRate(ctx context.Context, pp *kafka.Producer, start time.Time, rate float64) []kafka.Send {
+	return produceAtRate(ctx, pp, start, rate, nil)
+}
+
+// produceAtRate is ProduceAtRate, calling done (when set) with each send
+// once it has its outcome.
+func produceAtRate(ctx context.Context, pp *kafka.Producer, start time.Time, rate float64, done func(kafka.Send)) []kafka.Send {
 	defer pp.Close()
 	interval := time.Duration(float64(time.Second) / rate)
 	var out []kafka.Send
@@ -29,10 +36,55 @@ func ProduceAtRate(ctx context.Context, pp *kafka.Producer, start time.Time, rat
 		} else if ctx.Err() != nil {
 			return out
 		}
-		out = append(out, pp.Send(seq))
+		s := pp.Send(seq)
+		out = append(out, s)
+		if done != nil {
+			done(s)
+		}
 		next = next.Add(interval)
 		if behind := time.Since(next); behind > interval {
 			next = time.Now()
 		}
 	}
+}
+
+// Load is ProduceAtRate in the background, for a step that acts while
+// writes go on and must know whether they are flowing.
+type Load struct {
+	stop  context.CancelFunc
+	done  chan struct{}
+	sends []kafka.Send
+	sent  atomic.Int64
+	acked atomic.Int64
+}
+
+// StartLoad starts producing through pp at rate msg/s, from now until Stop
+// or the end of ctx; the load closes pp.
+func StartLoad(ctx context.Context, pp *kafka.Producer, rate float64) *Load {
+	ctx, stop := context.WithCancel(ctx)
+	l := &Load{stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.sends = produceAtRate(ctx, pp, time.Now(), rate, func(s kafka.Send) {
+			l.sent.Add(1)
+			if s.Outcome == kafka.Acked {
+				l.acked.Add(1)
+			}
+		})
+	}()
+	return l
+}
+
+// Acked is how many of the load's writes have been acked so far.
+func (l *Load) Acked() int { return int(l.acked.Load()) }
+
+// Sent is how many writes the load has had answered (or given up on) so far.
+func (l *Load) Sent() int { return int(l.sent.Load()) }
+
+// Stop ends the load, waits for the write in flight to be answered, and
+// returns every send, indexed by sequence number.
+func (l *Load) Stop() []kafka.Send {
+	l.stop()
+	<-l.done
+	return l.sends
 }

@@ -1,6 +1,7 @@
 package recovery
 
 import (
+	"math"
 	"time"
 
 	"github.com/raftdrill/raftdrill/config"
@@ -13,14 +14,25 @@ import (
 // through every node and classify each message.
 type Config struct {
 	Schedule string `mapstructure:"schedule"`
-	// Messages are produced, acks=all, before any node is killed.
+	// Messages are produced, with Acks, before any node is killed.
 	Messages int `mapstructure:"messages"`
 	// Batch is how many writes each later step produces to show that
 	// writes go on (or, with the majority down, that they are refused).
 	Batch       int `mapstructure:"batch"`
 	MessageSize int `mapstructure:"message_size"`
-	// Acks is what each write asks for: "all" (the default) or "1".
+	// Acks is what each write asks for: "all" (the default: an ack means
+	// a majority has it) or "1" (the leader alone has it, which the leader
+	// kill can lose: the drill then shows that loss). "1" goes only with
+	// steps.majority_loss off: a leader alone may ack acks=1 writes, so the
+	// step's "writes refused without a majority" does not hold for them.
 	Acks string `mapstructure:"acks"`
+	// KillLoadRate is the rate, in msg/s, of the writes to the target
+	// partition that run through the leader kill: from shortly before it
+	// (once writes are acked) until a new leader is elected or the
+	// election deadline passes. They are their own stream (run id with
+	// the suffix -kill-load) and judged as every write is. 0: no load, the
+	// leader is killed between batches, when no write is in flight.
+	KillLoadRate float64 `mapstructure:"kill_load_rate"`
 	// TargetPartition is the partition whose follower and leader are
 	// killed; both are looked up in metadata, never assumed.
 	TargetPartition int32 `mapstructure:"target_partition"`
@@ -81,6 +93,7 @@ func Defaults() *Config {
 		Batch:            100,
 		MessageSize:      1024,
 		Acks:             "all",
+		KillLoadRate:     200,
 		TargetPartition:  0,
 		PollInterval:     10 * time.Millisecond,
 		ElectionDeadline: 15 * time.Second,
@@ -108,6 +121,12 @@ func (fr *Config) Validate(ch *config.Checker, root *config.Config) {
 	}
 	ch.MessageSize("message_size", fr.MessageSize)
 	ch.Acks("acks", fr.Acks)
+	if fr.Acks == "1" && fr.Steps.MajorityLoss {
+		ch.Add("acks", `"1" cannot go with steps.majority_loss on: a leader alone answers acks=1 writes, so with the majority down it may rightly ack them and the step's "writes refused" does not apply; set drills.failure-recovery.steps.majority_loss: false, or acks: all`)
+	}
+	if !(fr.KillLoadRate >= 0) || math.IsInf(fr.KillLoadRate, 0) {
+		ch.Add("kill_load_rate", "must be >= 0 msg/s (0: no writes through the leader kill)")
+	}
 	ch.Partition("target_partition", fr.TargetPartition, root)
 	ch.Positive("poll_interval", fr.PollInterval)
 	ch.Positive("election_deadline", fr.ElectionDeadline)

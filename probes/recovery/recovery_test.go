@@ -5,13 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/raftdrill/raftdrill/cluster/control"
+	"github.com/raftdrill/raftdrill/cluster/message"
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/daemon/report"
 	"github.com/raftdrill/raftdrill/internal/testenv"
+	"github.com/raftdrill/raftdrill/internal/testutil"
 	"github.com/raftdrill/raftdrill/probes/recovery"
 	"github.com/raftdrill/raftdrill/run"
 	"github.com/raftdrill/raftdrill/sandbox"
@@ -44,7 +49,14 @@ func TestFailureRecoveryPassesOnHealthySandbox(t *testing.T) {
 	}
 	m := res.Measurements
 	fr := testenv.FR(cfg)
-	wantSent := float64(fr.Messages + 4*fr.Batch) // produce, follower, leader, majority, recovery
+	// The leader was killed under the load, acks=all: writes flowed (acks
+	// before the kill), and every one acked is in the committed log.
+	load := killLoad(t, res.Steps[3].Detail)
+	if fr.KillLoadRate <= 0 || load.sent == 0 || load.ackedBeforeKill == 0 {
+		t.Fatalf("leader-loss step: no writes through the kill: %s", res.Steps[3].Detail)
+	}
+	// produce, follower, leader, majority, recovery, and the load's writes
+	wantSent := float64(fr.Messages + 4*fr.Batch + load.sent)
 	if m["messages_sent"] != wantSent || m["acked_recovered_ratio"] != 1 || m["messages_lost"] != 0 ||
 		m["nodes_recovered"] != 3 || m["election_seconds"] <= 0 || m["recovery_seconds"] <= 0 {
 		t.Fatalf("implausible figures (want %v sent): %v", wantSent, m)
@@ -80,6 +92,22 @@ func TestFailureRecoveryPassesOnHealthySandbox(t *testing.T) {
 	if !strings.Contains(string(b), `"steps":[{"name":"preflight","started_at":`) {
 		t.Fatalf("steps missing from JSON: %s", b)
 	}
+}
+
+// loadFigures are the figures of the writes through the leader kill, as the
+// leader-loss step's detail gives them.
+type loadFigures struct{ sent, acked, ackedBeforeKill int }
+
+var loadDetail = regexp.MustCompile(`writes through the kill \([^)]*\): (\d+) sent, (\d+) acked .*?, (\d+) of the acks before the kill`)
+
+func killLoad(t *testing.T, detail string) loadFigures {
+	t.Helper()
+	m := loadDetail.FindStringSubmatch(detail)
+	if m == nil {
+		t.Fatalf("leader-loss step tells no figures of the writes through the kill: %s", detail)
+	}
+	n := func(s string) int { v, _ := strconv.Atoi(s); return v }
+	return loadFigures{sent: n(m[1]), acked: n(m[2]), ackedBeforeKill: n(m[3])}
 }
 
 // A clean sandbox, drilled many times, must report no anomaly at all
@@ -242,5 +270,102 @@ func TestMajorityLossOffIsNotTested(t *testing.T) {
 	b, _ := json.Marshal(r)
 	if !strings.Contains(string(b), `"not_tested":[{"what":"majority loss`) {
 		t.Fatalf("run JSON: %s", b)
+	}
+}
+
+// loseOnLeaderKill is the sandbox's controller with one change: for the
+// first kill after armed is set (the leader-loss step's), it waits until
+// the last k records the partition has committed are writes of run (the
+// load through the kill), then kills the node with the sandbox's fault
+// lose_acked_on_kill k, which takes the last k committed records of each
+// partition the node led. With a topic of one partition, what the fault
+// takes is then writes of the load, and nothing else.
+type loseOnLeaderKill struct {
+	control.Controller
+	t     *testing.T
+	sb    *sandbox.Cluster
+	topic string
+	run   string
+	k     int
+	armed bool
+	fired bool
+}
+
+func (c *loseOnLeaderKill) Kill(ctx context.Context, id int32) error {
+	if !c.armed || c.fired {
+		return c.Controller.Kill(ctx, id)
+	}
+	c.fired = true
+	testutil.WaitFor(c.t, fmt.Sprintf("the last %d records node %d committed to be writes of %s", c.k, id, c.run), 10*time.Second, func() bool {
+		recs, err := c.sb.Log(id, c.topic, 0)
+		if err != nil || len(recs) < c.k {
+			return false
+		}
+		for _, r := range recs[len(recs)-c.k:] {
+			if m, err := message.Decode(r.Value); err != nil || !m.Valid || m.Run != c.run {
+				return false
+			}
+		}
+		return true
+	})
+	c.sb.SetFaults(sandbox.Faults{LoseAckedOnKill: c.k})
+	defer c.sb.SetFaults(sandbox.Faults{})
+	return c.Controller.Kill(ctx, id)
+}
+
+// With acks=1, writes acked through the leader kill can be lost, and the
+// drill must say so. Which ones a kill loses is a matter of timing; here
+// the sandbox's lose_acked_on_kill takes the last k writes the partition
+// committed, which the test first sees to be writes of the load: at least
+// those k acked writes are lost, only writes of the load can be (no other
+// write is under a kill), and the run fails naming them lost-write.
+func TestWritesLostThroughTheLeaderKillAreCaught(t *testing.T) {
+	const k = 4
+	cfg := testenv.ShortConfig()
+	cfg.Cluster.Topic.Name = "kill-load"
+	cfg.Cluster.Topic.Partitions = 1 // the killed leader leads nothing else
+	fr := testenv.FR(cfg)
+	fr.Acks = "1"
+	fr.Steps.MajorityLoss = false // acks=1 goes only without it
+	if ps := cfg.Validate(); len(ps) > 0 {
+		t.Fatalf("config: %v", ps)
+	}
+	sb, env := testenv.Env(t, cfg)
+	ctl := &loseOnLeaderKill{Controller: env.Control, t: t, sb: sb, topic: cfg.Cluster.Topic.Name, run: env.RunID + "-kill-load", k: k}
+	env.Control = ctl
+	env.Progress = func(msg string) {
+		if strings.HasPrefix(msg, "STEP 4:") {
+			ctl.armed = true
+		}
+	}
+	res := testenv.Drill(t, cfg, "failure-recovery").Run(context.Background(), env)
+	for _, s := range res.Steps {
+		t.Logf("%-14s %-6s %6.3fs %s", s.Name, s.Outcome, s.Seconds, s.Detail)
+	}
+	if !ctl.fired {
+		t.Fatal("the leader-loss step killed no node")
+	}
+	if res.Status != run.StatusFailed || res.Error != "" {
+		t.Fatalf("status %s (error %q), want failed", res.Status, res.Error)
+	}
+	if load := killLoad(t, res.Steps[3].Detail); load.ackedBeforeKill < k {
+		t.Fatalf("%d writes of the load acked before the kill, but the fault took %d of them", load.ackedBeforeKill, k)
+	}
+	lost := res.Measurements.Value(run.MessagesLost)
+	if len(res.Anomalies) != 1 || res.Anomalies[0].Kind != run.KindLostWrite || res.Anomalies[0].Count < k || float64(res.Anomalies[0].Count) != lost {
+		t.Fatalf("want lost-write ×%d or more (messages_lost %v), got %+v", k, lost, res.Anomalies)
+	}
+	for _, ex := range res.Anomalies[0].Examples {
+		if ex.Partition != 0 || ex.Node != int32(res.Measurements.Value(run.KilledLeader)) {
+			t.Fatalf("lost write %+v: not acked by the killed leader of partition 0", ex)
+		}
+	}
+	for _, c := range res.Criteria {
+		if (c.Name == run.AnomalyCount.Key || c.Name == run.AckedRecovered.Key) && c.Passed {
+			t.Fatalf("criterion %s passed: %+v", c.Name, c)
+		}
+	}
+	if s := res.Steps[len(res.Steps)-1]; s.Outcome != run.StepFailed || !strings.Contains(s.Detail, "lost-write") {
+		t.Fatalf("classify: %+v", s)
 	}
 }
