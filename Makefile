@@ -103,14 +103,15 @@ bench-splitbrain:
 ##   make bench-soak DRILLS=leader-failover,failure-recovery RUNS=50 SHORT=1
 ##   make bench-soak DRILLS=leader-failover,failure-recovery RUNS=50 SHORT=1 ACKS=1
 ## (ACKS applies to leader-failover, failure-recovery, whose majority-loss step
-## is then off, and split-brain; RATE=msg/s sets the load through the kill)
+## is then off, and split-brain; RATE=msg/s sets the load through the kill,
+## LINK_DELAY=5ms the sandbox's network)
 ##   make bench-soak DRILLS=leader-failover,failure-recovery RUNS=20 SHORT=1 PER_PROCESS=1
 ##   make bench-soak DRILLS=leader-failover,failure-recovery,benchmark,split-brain RUNS=20
 ## (SHORT cuts each drill's timings to seconds; without it every drill runs as configured by default)
 bench-soak: build
 	$(GO) test -v -run '^$$' -bench BenchmarkSoak -benchtime 1x -timeout 8h ./probes -args \
 		-soak.drills=$(or $(DRILLS),leader-failover) -soak.runs=$(or $(RUNS),20) -soak.acks=$(or $(ACKS),all) \
-		$(if $(SHORT),-soak.short) $(if $(RATE),-soak.rate=$(RATE)) $(if $(PER_PROCESS),-soak.process-per-node=$(CURDIR)/$(BIN))
+		$(if $(SHORT),-soak.short) $(if $(RATE),-soak.rate=$(RATE)) $(if $(LINK_DELAY),-soak.link-delay=$(LINK_DELAY)) $(if $(PER_PROCESS),-soak.process-per-node=$(CURDIR)/$(BIN))
 
 ## bench-alerts: kill a majority of sandbox nodes, time the quorum-lost Slack
 ## message at default settings (goal: median under 12 s; about 75 s to run)

@@ -30,6 +30,7 @@ var (
 	soakAcks      = flag.String("soak.acks", "all", "acks of the drills that have the setting: all or 1")
 	soakRaftdrill = flag.String("soak.process-per-node", "", "a raftdrill binary: run each sandbox node as its own process (sandbox node) from it")
 	soakShort     = flag.Bool("soak.short", false, "cut the drills' timings down to seconds (the anomaly soak); default: every drill as configured by default")
+	soakLinkDelay = flag.Duration("soak.link-delay", 0, "the sandbox's link_delay (how long each Raft message travels); 0: its default")
 	soakRate      = flag.Float64("soak.rate", 0, "msg/s of the steady load through the kill or the cut (leader-failover's and split-brain's rate, failure-recovery's kill_load_rate); 0: as configured")
 )
 
@@ -200,6 +201,9 @@ func soakConfig(b *testing.B) *config.Config {
 	e := testenv.Sandbox(cfg)
 	d := sandboxctl.Defaults()
 	e.ElectionTimeoutMin, e.ElectionTimeoutMax = d.ElectionTimeoutMin, d.ElectionTimeoutMax
+	if *soakLinkDelay > 0 {
+		e.LinkDelay = *soakLinkDelay
+	}
 	switch *soakAcks {
 	case "all", "1":
 	default:
