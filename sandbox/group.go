@@ -517,9 +517,13 @@ func (g *group) handleReady() error {
 	if err := g.st.Append(rd.Entries); err != nil {
 		return err
 	}
-	// acks=1 is answered once the leader has the entry in its log, before
-	// the fsync, as Kafka's acks=1 waits for no flush; and only while it
-	// serves, so never after its lease ran out.
+	// acks=1 is answered once the leader has written the entry to its
+	// log, before the fsync, as Kafka's acks=1 waits for no flush (with
+	// fsync never, once it is in the buffer); and only while it serves,
+	// so never after its lease ran out.
+	if err := g.st.WriteOut(); err != nil {
+		return err
+	}
 	serving := g.state().serving(time.Now())
 	for _, e := range rd.Entries {
 		_, id := entry.Kind(e.GetData())

@@ -702,6 +702,17 @@ func (s *Log) Persist(mustSync bool) error {
 	return s.FlushIfDue()
 }
 
+// WriteOut hands what was appended to the operating system, without an
+// fsync, when the fsync policy is "always": from then a crash of the
+// process loses none of it (a crash of the host may). With "never" the
+// writes stay in the buffer until FlushIfDue.
+func (s *Log) WriteOut() error {
+	if !s.opts.Fsync {
+		return nil
+	}
+	return s.sync(false)
+}
+
 // FlushIfDue writes the buffer out when it is large or old.
 func (s *Log) FlushIfDue() error {
 	s.mu.RLock()
