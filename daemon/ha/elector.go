@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
+	"github.com/raftdrill/raftdrill/cluster/kube"
 	"github.com/raftdrill/raftdrill/daemon/ha/settings"
 )
 
@@ -68,14 +69,14 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Elector, e
 	id := cfg.Identity
 	if id == "" {
 		var err error
-		if id, err = ownIdentity(); err != nil || id == "" {
+		if id, err = kube.OwnIdentity(); err != nil || id == "" {
 			return nil, fmt.Errorf("%s.identity: not set, and neither $POD_NAME nor the host name gives one: %v", settings.Key, err)
 		}
 	}
 	ns := cfg.Namespace
 	if ns == "" {
 		var err error
-		if ns, err = ownNamespace(); err != nil {
+		if ns, err = kube.OwnNamespace(); err != nil {
 			return nil, fmt.Errorf("%s.namespace: not set, and raftdrill does not run in a pod whose namespace it could use: %w", settings.Key, err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/raftdrill/raftdrill/cluster/kube"
 	"github.com/raftdrill/raftdrill/daemon/ha/settings"
 	"github.com/raftdrill/raftdrill/internal/fakekube"
 )
@@ -302,7 +303,7 @@ func TestNew(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("POD_NAME", tt.env["POD_NAME"])
 			t.Setenv("POD_NAMESPACE", tt.env["POD_NAMESPACE"])
-			serviceAccountNamespace = tt.nsFile
+			kube.NamespaceFile = tt.nsFile
 			cfg := settings.Default()
 			cfg.LeaseName, cfg.Namespace, cfg.Identity = tt.cfg.LeaseName, tt.cfg.Namespace, tt.cfg.Identity
 			e, err := New(cfg, client, nil)

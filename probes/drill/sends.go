@@ -91,3 +91,28 @@ func Ratio(a, b int) float64 {
 	}
 	return float64(a) / float64(b)
 }
+
+// Failover finds, among one partition's sends, the first write that
+// another node than old acked, sent after at: the end of the failover.
+// Only an ack from another node proves a new leader (a slow kill, an
+// isolated leader, can leave the old one acking for a while). That ack
+// also bounds the election when it came before the poller saw the new
+// leader (electedAt, zero if never). Figures are seconds from at, -1 when
+// not seen; first is the ack, when ok.
+func Failover(sends []kafka.Send, at time.Time, old int32, electedAt time.Time) (election, failover float64, first kafka.Send, ok bool) {
+	election, failover = -1, -1
+	for _, sd := range sends {
+		if sd.Outcome == kafka.Acked && sd.Start.After(at) && sd.Node != old {
+			first, ok = sd, true
+			failover = sd.Done().Sub(at).Seconds()
+			if electedAt.IsZero() || sd.Done().Before(electedAt) {
+				electedAt = sd.Done()
+			}
+			break
+		}
+	}
+	if !electedAt.IsZero() {
+		election = electedAt.Sub(at).Seconds()
+	}
+	return election, failover, first, ok
+}

@@ -272,29 +272,12 @@ func (s *state) figures() {
 	m.Set(run.KilledNode, float64(s.killed))
 	m.Set(run.NewLeader, float64(s.newLeader))
 
-	failover := -1.0
-	for _, sd := range s.sends[lf.TargetPartition] {
-		// Only an ack from another node proves a new leader: a slow kill
-		// (ssh, systemctl) leaves the old one acking for a while.
-		if sd.Outcome == kafka.Acked && sd.Start.After(s.killAt) && sd.Node != s.killed {
-			failover = sd.Done().Sub(s.killAt).Seconds()
-			s.res.Events = append(s.res.Events, run.NewEvent(sd.Done(), "first-ack", sd.Node,
-				"first acked write to partition %d after the kill (offset %d)", lf.TargetPartition, sd.Offset))
-			break
-		}
+	election, failover, first, ok := drill.Failover(s.sends[lf.TargetPartition], s.killAt, s.killed, s.electedAt)
+	if ok {
+		s.res.Events = append(s.res.Events, run.NewEvent(first.Done(), "first-ack", first.Node,
+			"first acked write to partition %d after the kill (offset %d)", lf.TargetPartition, first.Offset))
 	}
-	// An acked write to the partition proves a leader was elected by then,
-	// so it bounds the election time too when it came before the poller
-	// saw the new leader.
-	electedAt := s.electedAt
-	if failover >= 0 {
-		if ack := s.killAt.Add(time.Duration(failover * float64(time.Second))); electedAt.IsZero() || ack.Before(electedAt) {
-			electedAt = ack
-		}
-	}
-	election := -1.0
-	if !electedAt.IsZero() {
-		election = electedAt.Sub(s.killAt).Seconds()
+	if election >= 0 {
 		m.Set(run.ElectionSeconds, run.RoundMs(election))
 	}
 	if failover >= 0 {

@@ -617,24 +617,12 @@ func (s *state) figures() {
 	}
 	m.Set(run.MinorityAcks, float64(minority))
 
-	failover := -1.0
-	for _, sd := range s.sends[sb.TargetPartition] {
-		if sd.Outcome == kafka.Acked && sd.Start.After(s.disruptAt) && sd.Node != s.old {
-			failover = sd.Done().Sub(s.disruptAt).Seconds()
-			s.res.Events = append(s.res.Events, run.NewEvent(sd.Done(), "first-ack", sd.Node,
-				"first write to partition %d acked by the majority side (offset %d)", sb.TargetPartition, sd.Offset))
-			break
-		}
+	election, failover, first, ok := drill.Failover(s.sends[sb.TargetPartition], s.disruptAt, s.old, s.electedAt)
+	if ok {
+		s.res.Events = append(s.res.Events, run.NewEvent(first.Done(), "first-ack", first.Node,
+			"first write to partition %d acked by the majority side (offset %d)", sb.TargetPartition, first.Offset))
 	}
-	electedAt := s.electedAt
-	if failover >= 0 {
-		if ack := s.disruptAt.Add(time.Duration(failover * float64(time.Second))); electedAt.IsZero() || ack.Before(electedAt) {
-			electedAt = ack
-		}
-	}
-	election := -1.0
-	if !electedAt.IsZero() {
-		election = electedAt.Sub(s.disruptAt).Seconds()
+	if election >= 0 {
 		m.Set(run.ElectionSeconds, run.RoundMs(election))
 	}
 	if failover >= 0 {

@@ -19,6 +19,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/raftdrill/raftdrill/cluster/control/kubernetes/settings"
+	"github.com/raftdrill/raftdrill/cluster/kube"
 	"github.com/raftdrill/raftdrill/config"
 )
 
@@ -65,7 +66,7 @@ func New(cfg Config, nodes []config.Node, client clientset.Interface, log *slog.
 	}
 	ns := cfg.Namespace
 	if ns == "" {
-		if ns, err = ownNamespace(); err != nil {
+		if ns, err = kube.OwnNamespace(); err != nil {
 			return nil, fmt.Errorf("%s.namespace: not set, and raftdrill does not run in a pod whose namespace it could use: %w", settings.Key, err)
 		}
 	}

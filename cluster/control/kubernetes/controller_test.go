@@ -23,6 +23,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/raftdrill/raftdrill/cluster/control/kubernetes/settings"
+	"github.com/raftdrill/raftdrill/cluster/kube"
 	"github.com/raftdrill/raftdrill/config"
 )
 
@@ -431,7 +432,7 @@ func TestNew(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			serviceAccountNamespace = nsFile
+			kube.NamespaceFile = nsFile
 			os.Remove(nsFile)
 			if tt.nsFile != "" {
 				if err := os.WriteFile(nsFile, []byte(tt.nsFile), 0o644); err != nil {
