@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -364,14 +365,17 @@ func TestProcessControllerAdoptsNodesLeftByAnEarlierDaemon(t *testing.T) {
 	ctx := processTestCtx(t)
 	dir, pidDir := t.TempDir(), t.TempDir()
 	cl := processCluster(dir, "sh", "-c", "exec sleep 1000", "node{{.ID}}")
-	newController := func(cl testCluster) *Controller {
-		c, err := New(&cl.Controller.Process, cl.Nodes, pidDir, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	newController := func(cl testCluster, out io.Writer) *Controller {
+		c, err := New(&cl.Controller.Process, cl.Nodes, pidDir, slog.New(slog.NewTextHandler(out, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	first := newController(cl)
+	// The first one's goroutines outlive the test (it "dies", never
+	// closed, and logs its nodes' exits when the cleanup kills them), so
+	// it must not log to the test's output.
+	first := newController(cl, io.Discard)
 	if err := first.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +391,7 @@ func TestProcessControllerAdoptsNodesLeftByAnEarlierDaemon(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pidDir, "node3.pid"), []byte(stale), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	second := newController(cl)
+	second := newController(cl, io.Discard) // it "dies" below too
 	t.Cleanup(func() {
 		second.Close(context.Background())
 		for _, pid := range pids {
@@ -425,7 +429,7 @@ func TestProcessControllerAdoptsNodesLeftByAnEarlierDaemon(t *testing.T) {
 	// is killed and started afresh.
 	changed := processCluster(dir, "sh", "-c", "exec sleep 999", "node{{.ID}}")
 	second.closed.Store(true) // let go of the nodes without killing them, as a crash would
-	third := newController(changed)
+	third := newController(changed, t.Output())
 	t.Cleanup(func() { third.Close(context.Background()) })
 	if err := third.Start(ctx); err != nil {
 		t.Fatal(err)
