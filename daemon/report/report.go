@@ -27,12 +27,16 @@ func Write(w io.Writer, r run.Run) {
 
 	if len(r.Events) > 0 {
 		fmt.Fprintln(w, "\nTIMELINE")
+		width := 0
+		for _, e := range r.Events {
+			width = max(width, len(e.What))
+		}
 		for _, e := range r.Events {
 			node := ""
-			if e.Node != 0 {
+			if e.Node > 0 {
 				node = fmt.Sprintf("node %d: ", e.Node)
 			}
-			fmt.Fprintf(w, "  +%7.3fs  %-11s %s%s\n", e.At.Sub(r.StartedAt).Seconds(), e.What, node, e.Detail)
+			fmt.Fprintf(w, "  +%7.3fs  %-*s %s%s\n", e.At.Sub(r.StartedAt).Seconds(), width, e.What, node, e.Detail)
 		}
 	}
 
