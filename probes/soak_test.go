@@ -116,7 +116,7 @@ func (t *soakTally) raftNote() string {
 	if t.inTruncated+t.notTruncated == 0 {
 		return ""
 	}
-	return fmt.Sprintf("; lost writes named: %d among the old leader's truncated (never committed) Raft entries, %d not", t.inTruncated, t.notTruncated)
+	return fmt.Sprintf("; lost writes named: %d among the truncated (never committed) Raft entries of the nodes the run took down, %d not", t.inTruncated, t.notTruncated)
 }
 
 func soakLine(res run.Result) string {
@@ -147,34 +147,37 @@ func soakLine(res run.Result) string {
 // its streams (run id with a suffix: split-brain's pinned writes,
 // failure-recovery's writes through the leader kill).
 func checkLostAgainstRaft(b *testing.B, sb *sandbox.Cluster, cfg *config.Config, runID string, res run.Result, t *soakTally) {
-	old := int32(-1)
-	for _, m := range []run.Measure{run.KilledNode, run.OldLeader, run.KilledLeader} {
-		if v, ok := res.Measurements.Get(m); ok {
-			old = int32(v)
+	// Every node the run took down: failure-recovery's follower may lead
+	// another partition, and lose that partition's acks=1 writes.
+	var nodes []int32
+	for _, m := range []run.Measure{run.KilledNode, run.OldLeader, run.KilledFollower, run.KilledLeader} {
+		if v, ok := res.Measurements.Get(m); ok && v > 0 && !slices.Contains(nodes, int32(v)) {
+			nodes = append(nodes, int32(v))
 		}
-	}
-	if old < 0 {
-		return
 	}
 	for _, a := range res.Anomalies {
 		if a.Kind != run.KindLostWrite {
 			continue
 		}
 		for _, ex := range a.Examples {
-			truncated, err := sb.Truncated(old, cfg.Cluster.Topic.Name, ex.Partition)
-			if err != nil {
-				b.Logf("run %s: truncated entries of node %d: %v", runID, old, err)
-				continue
+			found := false
+			for _, n := range nodes {
+				truncated, err := sb.Truncated(n, cfg.Cluster.Topic.Name, ex.Partition)
+				if err != nil {
+					b.Logf("run %s: truncated entries of node %d: %v", runID, n, err)
+					continue
+				}
+				found = found || slices.ContainsFunc(truncated, func(r sandbox.LogRecord) bool {
+					m, err := message.Decode(r.Value)
+					return err == nil && m.Valid && (m.Run == runID || strings.HasPrefix(m.Run, runID+"-")) &&
+						m.Partition == ex.Partition && m.Seq == ex.Seq && r.Offset == ex.Offset
+				})
 			}
-			found := slices.ContainsFunc(truncated, func(r sandbox.LogRecord) bool {
-				m, err := message.Decode(r.Value)
-				return err == nil && m.Valid && (m.Run == runID || strings.HasPrefix(m.Run, runID+"-")) &&
-					m.Partition == ex.Partition && m.Seq == ex.Seq && r.Offset == ex.Offset
-			})
 			if found {
 				t.inTruncated++
 			} else {
 				t.notTruncated++
+				b.Logf("run %s: lost write partition %d offset %d seq %d is in no truncated entry of nodes %v", runID, ex.Partition, ex.Offset, ex.Seq, nodes)
 			}
 		}
 	}

@@ -76,15 +76,22 @@ type groupState struct {
 	commit   uint64
 	applied  uint64
 	isr      uint64 // leader only: bit n set when node n is in sync
-	// leaseUntil: a leader serves until then (zero: it needs no
-	// answers, being its group's only voter). See renewLease.
+	// The leader's lease (see checkLease): leaseOK says it holds by the
+	// group's own ticks; leaseUntil is its end by the wall clock, zero
+	// for a group whose only voter is this node, which needs no lease.
+	leaseOK    bool
 	leaseUntil time.Time
 }
 
-// serving reports whether this node acts as its group's leader at now:
-// takes writes, answers for the partition and claims it.
-func (gs groupState) serving(now time.Time) bool {
-	return gs.state == raft.StateLeader && (gs.leaseUntil.IsZero() || now.Before(gs.leaseUntil))
+// serving reports whether this node acts as its group's leader: takes
+// writes, answers for the partition and claims it. thawed is when the
+// node was last resumed from a pause: one thawed after its lease's end
+// by the wall clock does not serve, whatever its ticks say.
+func (gs groupState) serving(thawed time.Time) bool {
+	if gs.state != raft.StateLeader {
+		return false
+	}
+	return gs.leaseUntil.IsZero() || (gs.leaseOK && !thawed.After(gs.leaseUntil))
 }
 
 type group struct {
@@ -115,6 +122,7 @@ type group struct {
 	inOffice  bool                 // Raft's own state is leader
 	ledTerm   uint64               // the term of this node's latest leadership
 	heard     map[uint64]time.Time // leader: when each follower last answered it
+	heardTick map[uint64]int       // leader: and at which of the group's ticks
 
 	mu sync.RWMutex
 	gs groupState
@@ -137,7 +145,7 @@ func (n *node) newGroup(gc groupConfig) (*group, bool, error) {
 		n: n, id: gc.id, topic: gc.topic, partition: gc.partition, voters: gc.voters, sm: gc.sm, isMeta: gc.meta,
 		propc: make(chan *proposal, 1024), recvc: make(chan parkedMsg, 4096), tickc: make(chan struct{}, 1),
 		ctrlc: make(chan func(), 64), stopc: make(chan struct{}), done: make(chan struct{}),
-		pending: map[uint64]*proposal{}, byIndex: map[uint64]*proposal{}, caughtUp: map[uint64]time.Time{}, heard: map[uint64]time.Time{},
+		pending: map[uint64]*proposal{}, byIndex: map[uint64]*proposal{}, caughtUp: map[uint64]time.Time{}, heard: map[uint64]time.Time{}, heardTick: map[uint64]int{},
 	}
 	so := raftlog.Options{
 		Fsync: n.spec.Fsync, SegmentBytes: n.spec.SegmentBytes, FlushInterval: n.spec.FlushInterval, Count: entry.Count,
@@ -267,6 +275,7 @@ func (g *group) step(m *pb.Message, at time.Time) {
 		g.n.log.Debug("raft step", "group", g.id, "err", err)
 	}
 	if g.inOffice && (m.GetType() == pb.MsgAppResp || m.GetType() == pb.MsgHeartbeatResp) && m.GetTerm() == g.ledTerm {
+		g.heardTick[m.GetFrom()] = g.ticks
 		if at.After(g.heard[m.GetFrom()]) {
 			g.heard[m.GetFrom()] = at
 			g.renewLease()
@@ -281,10 +290,19 @@ func (g *group) step(m *pb.Message, at time.Time) {
 // election timeouts of silence, so two leaders could take writes at once.
 // The lease closes that window: a leader serves only while a majority,
 // itself counted, has answered it within the last election timeout, so a
-// cut-off leader stops at most one election timeout after the last answer
-// it had (within one timeout and one heartbeat of the cut), before any
-// successor can have been elected. It is what Kafka's and Redpanda's
-// leaders do when they lose their followers; Raft steps it down later.
+// cut-off leader stops one election timeout after the last answer it had
+// (within one timeout and one heartbeat of the cut), before any successor
+// can have been elected. It is what Kafka's and Redpanda's leaders do
+// when they lose their followers; Raft steps it down later.
+//
+// The timeout is counted in the group's ticks, as Raft counts its own, so
+// that a machine too busy to tick on time slows the lease down with the
+// elections rather than deposing healthy leaders. A frozen node cannot
+// count ticks at all: the wall-clock end (renewLease) is what it checks
+// when it is thawed.
+
+// renewLease moves the lease's wall-clock end: one election timeout after
+// the majority's latest answers arrived.
 func (g *group) renewLease() {
 	need := len(g.voters) / 2 // answers needed besides its own
 	if need == 0 {
@@ -301,6 +319,32 @@ func (g *group) renewLease() {
 	g.mu.Lock()
 	g.gs.leaseUntil = until
 	g.mu.Unlock()
+}
+
+// leaseHolds reports whether a majority answered within the last
+// election timeout's worth of ticks.
+func (g *group) leaseHolds() bool {
+	need := len(g.voters) / 2
+	if need == 0 {
+		return true
+	}
+	var last []int
+	for _, v := range g.voters {
+		if v != uint64(g.n.spec.ID) {
+			last = append(last, g.heardTick[v])
+		}
+	}
+	slices.SortFunc(last, func(a, b int) int { return b - a })
+	return g.ticks-last[need-1] < g.n.spec.ElectionTick
+}
+
+// heardAll counts every voter as having answered now.
+func (g *group) heardAll(at time.Time) {
+	for _, v := range g.voters {
+		g.heard[v] = at
+		g.heardTick[v] = g.ticks
+	}
+	g.renewLease()
 }
 
 func (g *group) propose(p *proposal) {
@@ -350,34 +394,31 @@ func (g *group) tick() {
 // answers come back while Raft still has it in office (the cut healed
 // before CheckQuorum deposed it), it serves again in the same term.
 func (g *group) checkLease() {
-	now := time.Now()
-	g.mu.RLock()
+	ok := g.leaseHolds()
+	g.mu.Lock()
+	g.gs.leaseOK = ok
 	gs := g.gs
-	g.mu.RUnlock()
-	serving := gs.serving(now)
+	g.mu.Unlock()
+	thawed := g.n.gate.resumedAt()
+	serving := gs.serving(thawed)
 	if serving == g.wasLeader {
 		return
 	}
-	at := now
-	if !serving {
-		at = g.leaseEnd(gs)
-	}
-	g.changed(serving, gs.term, at, reasonLease)
+	g.changed(serving, gs.term, g.stoppedAt(gs, thawed, time.Now()), reasonLease)
 	if !serving {
 		g.answerPending(g.pending, errDeposed)
 		g.answerPending(g.byIndex, errDeposed)
 	}
 }
 
-// leaseEnd is when a leader whose lease ran out stopped serving: the
-// lease's end, or, for a node frozen past it, the moment it was thawed,
-// the first at which it could have answered anyone.
-func (g *group) leaseEnd(gs groupState) time.Time {
-	at := gs.leaseUntil
-	if r := g.n.gate.resumedAt(); r.After(at) {
-		at = r
+// stoppedAt is when a leader noticed at now to have stopped serving did
+// stop: now, or, for a node thawed after its lease's end, the thaw, from
+// when it refused to serve.
+func (g *group) stoppedAt(gs groupState, thawed, now time.Time) time.Time {
+	if !gs.leaseUntil.IsZero() && thawed.After(gs.leaseUntil) && thawed.Before(now) {
+		return thawed
 	}
-	return at
+	return now
 }
 
 // pretendQuorum keeps a leader that lost its majority in office (fault
@@ -390,9 +431,8 @@ func (g *group) pretendQuorum() {
 			continue
 		}
 		_ = g.rn.Step(&pb.Message{Type: pb.MsgHeartbeatResp.Enum(), From: proto.Uint64(v), To: proto.Uint64(uint64(g.n.spec.ID)), Term: proto.Uint64(term)})
-		g.heard[v] = time.Now()
 	}
-	g.renewLease()
+	g.heardAll(time.Now())
 }
 
 // handOver transfers leadership to the follower that has the most of the
@@ -524,7 +564,7 @@ func (g *group) handleReady() error {
 	if err := g.st.WriteOut(); err != nil {
 		return err
 	}
-	serving := g.state().serving(time.Now())
+	serving := g.state().serving(g.n.gate.resumedAt())
 	for _, e := range rd.Entries {
 		_, id := entry.Kind(e.GetData())
 		p := g.pending[id]
@@ -615,11 +655,10 @@ func (g *group) softState(ss *raft.SoftState, at time.Time) bool {
 	if isLeader && !g.inOffice {
 		// Just elected: the votes were a majority's answers.
 		g.ledTerm = term
-		clear(g.heard)
-		for _, v := range g.voters {
-			g.heard[v] = at
-		}
-		g.renewLease()
+		g.heardAll(at)
+		g.mu.Lock()
+		g.gs.leaseOK = true
+		g.mu.Unlock()
 	}
 	left := g.inOffice && !isLeader
 	g.inOffice = isLeader
@@ -633,9 +672,10 @@ func (g *group) softState(ss *raft.SoftState, at time.Time) bool {
 	if term == g.ledTerm {
 		reason = reasonCheckQuorum
 	}
-	if gs := g.state(); !isLeader && !gs.leaseUntil.IsZero() && !at.Before(gs.leaseUntil) {
-		// Its lease had run out before Raft noticed: it stopped then.
-		reason, at = reasonLease, g.leaseEnd(gs)
+	if gs, thawed := g.state(), g.n.gate.resumedAt(); !isLeader && g.stoppedAt(gs, thawed, at) != at {
+		// Thawed after its lease's end, it refused to serve from the
+		// thaw, before Raft heard of its successor.
+		reason, at = reasonLease, thawed
 	}
 	g.changed(isLeader, term, at, reason)
 	return left

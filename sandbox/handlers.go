@@ -241,7 +241,7 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 		}
 		return
 	}
-	if !p.g.state().serving(time.Now()) {
+	if !p.g.state().serving(n.gate.resumedAt()) {
 		out.ErrorCode = kerr.NotLeaderForPartition.Code
 		return
 	}

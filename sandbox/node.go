@@ -304,10 +304,10 @@ func (n *node) leadershipChanged() {
 // ping tells every peer which groups this node leads.
 func (n *node) ping() {
 	claims := map[uint64]transport.Claim{}
-	now := time.Now()
+	thawed := n.gate.resumedAt()
 	n.mu.RLock()
 	for id, g := range n.groups {
-		if gs := g.state(); gs.serving(now) {
+		if gs := g.state(); gs.serving(thawed) {
 			claims[id] = transport.Claim{Term: gs.term, Commit: gs.commit, ISR: gs.isr}
 		}
 	}
@@ -557,7 +557,7 @@ func (n *node) describe(t *topicMeta, idx int32) partView {
 		}
 		lead := int32(gs.lead)
 		switch {
-		case lead == n.spec.ID && !gs.serving(time.Now()):
+		case lead == n.spec.ID && !gs.serving(n.gate.resumedAt()):
 			// In office by Raft's count, but its lease ran out: it
 			// names no leader, as a Kafka leader that lost its
 			// followers would not.
@@ -747,11 +747,11 @@ type hideRec struct {
 func (n *node) ledPartitions() []ledPartition {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	now := time.Now()
+	thawed := n.gate.resumedAt()
 	var out []ledPartition
 	for topic, ps := range n.parts {
 		for idx, p := range ps {
-			if gs := p.g.state(); gs.serving(now) {
+			if gs := p.g.state(); gs.serving(thawed) {
 				hwm, _ := p.offsets(n.spec.ID)
 				out = append(out, ledPartition{Topic: topic, Partition: idx, HWM: hwm})
 			}

@@ -227,12 +227,12 @@ func TestIsolatedLeaderIsReplacedAndCatchesUp(t *testing.T) {
 				t.Fatalf("stepped down at %v, before it was isolated at %v", down.At, isolated)
 			case tc.stepDown && down.Reason != "lease":
 				t.Fatalf("a cut-off leader stepped down for %q, want lease", down.Reason)
-			case tc.stepDown && down.At.Sub(isolated) > et+et/10:
-				// Its lease ends one election timeout after the last
-				// answer it had, and answers stop at the cut: within a
-				// timeout and a heartbeat of it, however busy the machine
-				// (the stamp is the lease's end, not when it was noticed).
-				t.Fatalf("a cut-off leader stopped %v after the cut, more than an election timeout (%v) and a heartbeat", down.At.Sub(isolated), et)
+			// (Its lease ends an election timeout's worth of its own
+			// ticks after the last answer it had, so within a timeout
+			// and a heartbeat of the cut when the machine ticks on time:
+			// make bench-splitbrain holds it to that on a quiet one. A
+			// busy one ticks late, and the lease waits with the
+			// elections, so the wall clock is not asserted here.)
 			case !tc.stepDown && down.Reason != "lease" && down.Reason != "higher-term":
 				t.Fatalf("reason %q", down.Reason)
 			}
