@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/raftdrill/raftdrill/internal/testutil"
 	"github.com/raftdrill/raftdrill/sandbox"
 )
 
@@ -120,13 +121,7 @@ func leaderOf(t *testing.T, c *sandbox.Cluster) int32 {
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, what, timeout, cond)
 }
 
 func TestKillDropsOpenConnectionsAndRefusesNewOnes(t *testing.T) {
