@@ -82,6 +82,9 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	// longest step after Prometheus's first sample, or a correct query
 	// answers nothing (as it did when the drills were quick).
 	waitStored(ctx, t, prom, 2*annotationStep+scrapeInterval)
+	// Drills ran, so some run annotation must mark one; on a busy machine
+	// the runs that Prometheus saw the counter rise for may come late.
+	waitAnnotated(ctx, t, prom, boards, promStart)
 
 	exposition := fetch(t, "http://"+daemon.addr+"/metrics")
 	t.Run("promtool check metrics", func(t *testing.T) {
@@ -97,27 +100,8 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 
 	var panels, annotations, variables, events int
 	for _, d := range boards {
-		env := grafanaEnv{From: promStart, To: time.Now(), Scrape: scrapeInterval, MaxDataPoints: 1000, Vars: map[string]variableValue{}}
-		for _, v := range d.Templating.List {
-			if v.Type != "query" {
-				continue // the datasource variable is Grafana's own list
-			}
-			q, _ := v.Query.(string)
-			series, label, err := parseLabelValues(q)
-			if err != nil {
-				t.Fatalf("%s: variable %s: %v", d.UID, v.Name, err)
-			}
-			series, err = env.interpolate(series, scrapeInterval)
-			if err != nil {
-				t.Fatalf("%s: variable %s: %v", d.UID, v.Name, err)
-			}
-			values := prom.labelValues(t, label, series, promStart, time.Now())
-			if len(values) == 0 {
-				t.Errorf("%s: variable %s (%s) has no values", d.UID, v.Name, q)
-			}
-			env.Vars[v.Name] = variableValue{Values: values, Multi: v.Multi || v.IncludeAll}
-			variables++
-		}
+		env, n := boardEnv(t, prom, d, promStart)
+		variables += n
 		for _, q := range d.queries() {
 			names, err := metricNames(q.Expr)
 			if err != nil {
@@ -478,6 +462,60 @@ func waitStored(ctx context.Context, t *testing.T, p promProc, span time.Duratio
 	case <-time.After(time.Until(until)):
 	case <-ctx.Done():
 		t.Fatalf("waiting for %s of stored samples: %v", span, ctx.Err())
+	}
+}
+
+// boardEnv is what Grafana would query a dashboard with over [start,
+// now]: its query variables filled from Prometheus, every one of which
+// must have values. n is the number of variables.
+func boardEnv(t *testing.T, p promProc, d grafanaDashboard, start time.Time) (env grafanaEnv, n int) {
+	t.Helper()
+	env = grafanaEnv{From: start, To: time.Now(), Scrape: scrapeInterval, MaxDataPoints: 1000, Vars: map[string]variableValue{}}
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue // the datasource variable is Grafana's own list
+		}
+		q, _ := v.Query.(string)
+		series, label, err := parseLabelValues(q)
+		if err != nil {
+			t.Fatalf("%s: variable %s: %v", d.UID, v.Name, err)
+		}
+		series, err = env.interpolate(series, scrapeInterval)
+		if err != nil {
+			t.Fatalf("%s: variable %s: %v", d.UID, v.Name, err)
+		}
+		values := p.labelValues(t, label, series, start, time.Now())
+		if len(values) == 0 {
+			t.Errorf("%s: variable %s (%s) has no values", d.UID, v.Name, q)
+		}
+		env.Vars[v.Name] = variableValue{Values: values, Multi: v.Multi || v.IncludeAll}
+		n++
+	}
+	return env, n
+}
+
+// waitAnnotated waits until some run annotation of some dashboard marks a
+// drill run over [start, now], as Grafana would ask for it; the test then
+// checks every query with the answer settled.
+func waitAnnotated(ctx context.Context, t *testing.T, p promProc, boards []grafanaDashboard, start time.Time) {
+	t.Helper()
+	for {
+		for _, d := range boards {
+			env, _ := boardEnv(t, p, d, start)
+			for _, q := range d.queries() {
+				if q.Kind != "annotation" {
+					continue
+				}
+				if resp, err := p.answer(ctx, env, q); err == nil && resp.positive() {
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no run annotation marked a drill run before the deadline: %v", ctx.Err())
+		case <-time.After(time.Second):
+		}
 	}
 }
 
