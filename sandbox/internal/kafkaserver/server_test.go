@@ -14,19 +14,28 @@ import (
 )
 
 // start serves a handler that answers InitProducerID with the id asked
-// for, after holding the first request a while.
+// for, holding the first request until the third has been handled, so
+// that the first is ready last.
 func start(t *testing.T) net.Conn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	third := make(chan struct{})
 	s := New(ln, Config{
 		Versions: map[kmsg.Key][2]int16{kmsg.InitProducerID: {0, 4}},
 		Handle: func(req kmsg.Request) kmsg.Response {
 			r := req.(*kmsg.InitProducerIDRequest)
-			if r.ProducerID == 1 {
-				time.Sleep(50 * time.Millisecond)
+			switch r.ProducerID {
+			case 1:
+				select {
+				case <-third:
+				case <-time.After(10 * time.Second):
+					t.Error("the third request was never handled while the first waited")
+				}
+			case 3:
+				close(third)
 			}
 			resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 			resp.ProducerID = r.ProducerID

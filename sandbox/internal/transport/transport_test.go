@@ -87,8 +87,15 @@ func TestTransport(t *testing.T) {
 	}
 	up.Store(false)
 	one.Send(2, 7, []byte("cut"), true)
-	time.Sleep(100 * time.Millisecond)
-	if n := len(got()); n != 3 {
-		t.Fatalf("%d messages delivered over a cut link", n-3)
+	// Appends keep their order: once one sent after the link is back has
+	// arrived, the one sent while it was cut would have too, had the cut
+	// let it through.
+	up.Store(true)
+	one.Send(2, 7, []byte("after"), true)
+	testutil.WaitFor(t, "the append sent after the link was back", 5*time.Second, func() bool { return len(got()) >= 4 })
+	for _, d := range got() {
+		if d.msg == "cut" {
+			t.Fatalf("delivered over a cut link: %v", got())
+		}
 	}
 }
