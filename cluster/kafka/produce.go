@@ -141,6 +141,7 @@ func (pp *Producer) Send(seq int64) Send {
 	s.Node = pp.leader
 	b, err := pp.pool.Broker(pp.leader)
 	if err != nil {
+		pp.askOthersFirst(pp.leader)
 		pp.forget()
 		s.Outcome, s.Err = Failed, err // never left this process
 		s.Latency = time.Since(s.Start)
@@ -167,6 +168,7 @@ func (pp *Producer) Send(seq int64) Send {
 		// The request may have reached the node before the connection
 		// died: the write may or may not have happened.
 		pp.pool.Drop(pp.leader)
+		pp.askOthersFirst(pp.leader)
 		pp.forget()
 		s.Outcome, s.Err = Indeterminate, err
 		s.Latency = time.Since(s.Start)
@@ -197,6 +199,19 @@ func (pp *Producer) Send(seq int64) Send {
 	}
 	s.Latency = time.Since(s.Start)
 	return s
+}
+
+// askOthersFirst makes the next leader lookup ask node id last: a node
+// that did not answer a produce in time (dead, frozen, cut off) would
+// most likely not answer a metadata request either, and each costs a
+// request timeout.
+func (pp *Producer) askOthersFirst(id int32) {
+	for i, n := range pp.c.nodes {
+		if n.ID == id {
+			pp.rr = i + 1
+			return
+		}
+	}
 }
 
 // forget makes the next send look the leader up again, unless pinned.
