@@ -21,7 +21,7 @@ import (
 // prometheus (password s3cret, stored as a bcrypt hash).
 func writeWebConfig(t *testing.T, dir string) (webConfig, caFile string, client *http.Client) {
 	t.Helper()
-	pool := testutil.SelfSigned(t, dir)
+	pool := testutil.ServerCert(t, dir)
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ import (
 func webConfig(t *testing.T) (string, *http.Client) {
 	t.Helper()
 	dir := t.TempDir()
-	pool := testutil.SelfSigned(t, dir)
+	pool := testutil.ServerCert(t, dir)
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)

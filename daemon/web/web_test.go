@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"io/fs"
@@ -19,10 +18,6 @@ import (
 
 	"github.com/raftdrill/raftdrill/internal/testutil"
 )
-
-// selfSigned writes cert.pem and key.pem for 127.0.0.1 into dir, and
-// returns a pool that trusts the certificate.
-func selfSigned(t *testing.T, dir string) *x509.CertPool { return testutil.SelfSigned(t, dir) }
 
 func write(t *testing.T, path, content string) {
 	t.Helper()
@@ -62,7 +57,7 @@ func serve(t *testing.T, webConfig string) (addr string) {
 
 func TestTLSAndBasicAuth(t *testing.T) {
 	dir := t.TempDir()
-	pool := selfSigned(t, dir)
+	pool := testutil.ServerCert(t, dir)
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +131,7 @@ func TestPlainHTTPWithoutConfig(t *testing.T) {
 
 func TestInvalidWebConfig(t *testing.T) {
 	dir := t.TempDir()
-	selfSigned(t, dir)
+	testutil.ServerCert(t, dir)
 	tests := []struct {
 		name, content string
 		want          []string

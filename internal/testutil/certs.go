@@ -109,6 +109,24 @@ func LoopbackTLS(t testing.TB) TLSFiles {
 	return f
 }
 
+// ServerCert writes, into dir, a certificate for 127.0.0.1 and localhost
+// signed by a CA made for the test, followed by that CA's certificate
+// (cert.pem: what a server serves, and what curl's --cacert takes), and its
+// key (key.pem); it returns a pool that trusts the CA.
+func ServerCert(t testing.TB, dir string) *x509.CertPool {
+	t.Helper()
+	ca := NewCA(t, "raftdrill test CA")
+	cert, key := ca.Issue(t, "raftdrill test", "127.0.0.1", "localhost")
+	for name, b := range map[string][]byte{"cert.pem": append(cert, ca.PEM...), "key.pem": key} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.PEM)
+	return pool
+}
+
 func serial(t testing.TB) *big.Int {
 	t.Helper()
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
