@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -39,34 +40,50 @@ func produceTo(t *testing.T, b *sarama.Broker, partition int32, value string) (i
 // node, as raftdrill's reader does (sarama checks every batch CRC).
 func readAll(t *testing.T, b *sarama.Broker, partition int32) ([]rec, int64) {
 	t.Helper()
+	out, hwm, err := readUpTo(b, partition, 0, 50)
+	if err != nil {
+		t.Fatalf("read partition %d: %v", partition, err)
+	}
+	return out, hwm
+}
+
+// readFrom reads partition records from offset from to the high watermark,
+// reporting failure instead of failing.
+func readFrom(b *sarama.Broker, partition int32, from int64) ([]rec, error) {
+	out, _, err := readUpTo(b, partition, from, 1000)
+	return out, err
+}
+
+// readUpTo fetches from offset from until the high watermark, giving up
+// after tries fetches.
+func readUpTo(b *sarama.Broker, partition int32, from int64, tries int) ([]rec, int64, error) {
 	var out []rec
-	offset, hwm := int64(0), int64(-1)
-	for tries := 0; hwm < 0 || offset < hwm; tries++ {
-		if tries > 50 {
-			t.Fatalf("read stuck at %d below %d", offset, hwm)
+	offset, hwm := from, int64(-1)
+	for n := 0; hwm < 0 || offset < hwm; n++ {
+		if n > tries {
+			return out, hwm, fmt.Errorf("read stuck at %d below %d", offset, hwm)
 		}
 		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 10, MinBytes: 1, MaxBytes: 1 << 20}
 		req.AddBlock(topic, partition, offset, 1<<20, -1)
 		resp, err := b.Fetch(req)
 		if err != nil {
-			t.Fatalf("fetch: %v", err)
+			return out, hwm, err
 		}
 		blk := resp.GetBlock(topic, partition)
 		if blk.Err != sarama.ErrNoError {
-			t.Fatalf("fetch: %v", blk.Err)
+			return out, hwm, blk.Err
 		}
 		hwm = blk.HighWaterMarkOffset
 		for _, rs := range blk.RecordsSet {
 			for _, r := range rs.RecordBatch.Records {
-				off := rs.RecordBatch.FirstOffset + r.OffsetDelta
-				if off >= offset {
+				if off := rs.RecordBatch.FirstOffset + r.OffsetDelta; off >= offset {
 					out = append(out, rec{off, string(r.Value)})
 					offset = off + 1
 				}
 			}
 		}
 	}
-	return out, hwm
+	return out, hwm, nil
 }
 
 // setup is a 3-node cluster with the faults on; partition p's leader is

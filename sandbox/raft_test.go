@@ -419,7 +419,7 @@ func TestProcessPerNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	// SIGSTOP a follower: writes go on.
-	follower := other(c, mustLeader(t, c), old)
+	follower := other(c, leaderOf(t, c), old)
 	if err := c.Pause(context.Background(), follower); err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +438,7 @@ func TestProcessPerNode(t *testing.T) {
 	// Every acked write, on every node, the SIGKILLed one too.
 	for _, nd := range c.Nodes() {
 		waitFor(t, "node "+strconv.Itoa(int(nd.ID))+" to hold every acked write", 10*time.Second, func() bool {
-			got, _ := readAllQuiet(dial(t, nd.Address), 0)
+			got, _ := readFrom(dial(t, nd.Address), 0, 0)
 			for _, w := range want {
 				if !slices.Contains(got, w) {
 					return false
@@ -474,14 +474,14 @@ func TestProcessPerNode(t *testing.T) {
 	third := other(c, leader, refusing)
 	c.SetFaults(sandbox.Faults{NodeFaults: map[string]sandbox.NodeFaults{strconv.Itoa(int(leader)): {FlippedBytes: 1}, strconv.Itoa(int(refusing)): {RefuseFetch: true}}})
 	off = mustAck(t, dial(t, addrOf(c, leader)), 0, "flip")
-	if got, err := readAllQuiet(dial(t, addrOf(c, leader)), 0); err != nil || !slices.Contains(got, rec{off, "flit"}) {
+	if got, err := readFrom(dial(t, addrOf(c, leader)), 0, 0); err != nil || !slices.Contains(got, rec{off, "flit"}) {
 		t.Fatalf("flipped_bytes on node %d, a child: it serves %v (%v), want %q at %d", leader, got[max(0, len(got)-2):], err, "flit", off)
 	}
 	waitFor(t, "the third node to serve the write intact", 10*time.Second, func() bool {
-		got, _ := readAllQuiet(dial(t, addrOf(c, third)), 0)
+		got, _ := readFrom(dial(t, addrOf(c, third)), 0, 0)
 		return slices.Contains(got, rec{off, "flip"})
 	})
-	if _, err := readAllQuiet(dial(t, addrOf(c, refusing)), 0); !errors.Is(err, sarama.ErrNotLeaderForPartition) {
+	if _, err := readFrom(dial(t, addrOf(c, refusing)), 0, 0); !errors.Is(err, sarama.ErrNotLeaderForPartition) {
 		t.Fatalf("refuse_fetch on node %d, a child: %v", refusing, err)
 	}
 	// A child stopped while the faults change has them when it resumes.
@@ -492,45 +492,9 @@ func TestProcessPerNode(t *testing.T) {
 	if err := c.Resume(context.Background(), third); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readAllQuiet(dial(t, addrOf(c, third)), 0); !errors.Is(err, sarama.ErrNotLeaderForPartition) {
+	if _, err := readFrom(dial(t, addrOf(c, third)), 0, 0); !errors.Is(err, sarama.ErrNotLeaderForPartition) {
 		t.Fatalf("refuse_fetch set on node %d while it was stopped: %v", third, err)
 	}
-}
-
-func mustLeader(t *testing.T, c *sandbox.Cluster) int32 {
-	t.Helper()
-	return leaderOf(t, c)
-}
-
-// readAllQuiet is readAll that reports failure instead of failing.
-func readAllQuiet(b *sarama.Broker, partition int32) ([]rec, error) {
-	var out []rec
-	offset, hwm := int64(0), int64(-1)
-	for tries := 0; hwm < 0 || offset < hwm; tries++ {
-		if tries > 1000 {
-			return out, errors.New("read stuck")
-		}
-		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 10, MinBytes: 1, MaxBytes: 1 << 20}
-		req.AddBlock(topic, partition, offset, 1<<20, -1)
-		resp, err := b.Fetch(req)
-		if err != nil {
-			return out, err
-		}
-		blk := resp.GetBlock(topic, partition)
-		if blk.Err != sarama.ErrNoError {
-			return out, blk.Err
-		}
-		hwm = blk.HighWaterMarkOffset
-		for _, rs := range blk.RecordsSet {
-			for _, r := range rs.RecordBatch.Records {
-				if off := rs.RecordBatch.FirstOffset + r.OffsetDelta; off >= offset {
-					out = append(out, rec{off, string(r.Value)})
-					offset = off + 1
-				}
-			}
-		}
-	}
-	return out, nil
 }
 
 // Elections with the default settings (100 ms ticks, election after 10)
@@ -667,37 +631,6 @@ func TestRetentionCompactsAndALaggingNodeCatchesUpFromASnapshot(t *testing.T) {
 	if err != nil || len(got) == 0 || got[0].offset != start || got[len(got)-1].offset != last {
 		t.Fatalf("read from the log start %d: %d records (%v), want %d..%d", start, len(got), err, start, last)
 	}
-}
-
-// readFrom reads partition records from offset from to the high watermark.
-func readFrom(b *sarama.Broker, partition int32, from int64) ([]rec, error) {
-	var out []rec
-	offset, hwm := from, int64(-1)
-	for tries := 0; hwm < 0 || offset < hwm; tries++ {
-		if tries > 1000 {
-			return out, errors.New("read stuck")
-		}
-		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 10, MinBytes: 1, MaxBytes: 1 << 20}
-		req.AddBlock(topic, partition, offset, 1<<20, -1)
-		resp, err := b.Fetch(req)
-		if err != nil {
-			return out, err
-		}
-		blk := resp.GetBlock(topic, partition)
-		if blk.Err != sarama.ErrNoError {
-			return out, blk.Err
-		}
-		hwm = blk.HighWaterMarkOffset
-		for _, rs := range blk.RecordsSet {
-			for _, r := range rs.RecordBatch.Records {
-				if off := rs.RecordBatch.FirstOffset + r.OffsetDelta; off >= offset {
-					out = append(out, rec{off, string(r.Value)})
-					offset = off + 1
-				}
-			}
-		}
-	}
-	return out, nil
 }
 
 // Close stops every goroutine the sandbox started.
