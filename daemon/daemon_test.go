@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,22 +44,36 @@ func startDaemon(t *testing.T, cfg *config.Config) (*Daemon, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := d.Listen()
+	addr, stop := serving(t, d)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	url := "http://" + addr
+	testutil.WaitFor(t, "ready", 5*time.Second, func() bool { return get(t, url+"/readyz", nil) == http.StatusOK })
+	return d, url
+}
+
+// serving opens d's listener and runs Serve until stop, which returns
+// Serve's error (the same to every call); the test's end stops it too.
+func serving(t *testing.T, d *Daemon) (addr string, stop func() error) {
+	t.Helper()
+	a, err := d.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	url := "http://" + addr.String()
-	testutil.WaitFor(t, "ready", 5*time.Second, func() bool { return get(t, url+"/readyz", nil) == http.StatusOK })
-	return d, url
+	var once sync.Once
+	var serr error
+	stop = func() error {
+		once.Do(func() { cancel(); serr = <-done })
+		return serr
+	}
+	t.Cleanup(func() { stop() })
+	return a.String(), stop
 }
 
 func get(t *testing.T, url string, v any) int {

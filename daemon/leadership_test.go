@@ -81,20 +81,13 @@ func TestDrillsOnlyWhileLeading(t *testing.T) {
 	}
 	block := blockingDrill{started: make(chan struct{}, 2)}
 	d.cur.drills[drillName] = block
-	addr, err := d.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx) }()
+	addr, stop := serving(t, d)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	url := "http://" + addr.String()
+	url := "http://" + addr
 	testutil.WaitFor(t, "ready", 10*time.Second, func() bool { return get(t, url+"/readyz", nil) == http.StatusOK })
 
 	if code, _, body := post(t, url+"/trigger", `{"drill":"leader-failover"}`, nil); code != http.StatusConflict || body["leader"] != "" {

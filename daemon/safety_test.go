@@ -127,22 +127,9 @@ func serveOnce(t *testing.T, cfg *config.Config, opts Options) (d *Daemon, url s
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := d.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx) }()
-	url = "http://" + addr.String()
+	addr, stop := serving(t, d)
+	url = "http://" + addr
 	testutil.WaitFor(t, "ready", 10*time.Second, func() bool { return get(t, url+"/readyz", nil) == http.StatusOK })
-	var once sync.Once
-	var serr error
-	stop = func() error {
-		once.Do(func() { cancel(); serr = <-done })
-		return serr
-	}
-	t.Cleanup(func() { stop() })
 	return d, url, stop
 }
 

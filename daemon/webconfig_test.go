@@ -81,20 +81,13 @@ func TestWebConfigGuardsEveryEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := d.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx) }()
+	addr, stop := serving(t, d)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	base := "https://" + addr.String()
+	base := "https://" + addr
 	testutil.WaitFor(t, "ready", 10*time.Second, func() bool {
 		code, _ := request{method: http.MethodGet, path: "/readyz", user: "prometheus", pass: "s3cret"}.do(t, client, base)
 		return code == http.StatusOK
@@ -139,7 +132,7 @@ func TestWebConfigGuardsEveryEndpoint(t *testing.T) {
 	}
 
 	// Plain HTTP to the TLS port is refused.
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr.String() + "/metrics")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/metrics")
 	if err == nil {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest {
