@@ -426,17 +426,9 @@ func (r *recoveryRun) recovery(ctx context.Context) (string, bool, error) {
 }
 
 func (r *recoveryRun) readBack(ctx context.Context) (string, bool, error) {
-	rb := r.fr.ReadBack
-	r.reads = check.ReadBack(ctx, r.env.Client, check.ReadOptions{Topic: r.topic.Name, Partitions: r.topic.Partitions,
-		From: r.from, Run: r.env.RunID, FollowerReads: rb.FollowerReads, CatchUp: rb.CatchUpTimeout})
-	if err := ctx.Err(); err != nil {
-		return "", false, fmt.Errorf("drill cancelled: %w", err)
-	}
-	if !rb.FollowerReads {
-		r.res.NotTested = append(r.res.NotTested, run.NotTested{What: "replicas compared with the committed log", Why: "drills.failure-recovery.read_back.follower_reads is off"})
-	}
-	detail, complete := r.reads.Describe()
-	return detail, complete, nil
+	reads, detail, complete, err := r.fr.ReadBack.Read(ctx, r.env, "drills.failure-recovery", r.topic, r.from, r.res)
+	r.reads = reads
+	return detail, complete, err
 }
 
 func (r *recoveryRun) classify(context.Context) (string, bool, error) {

@@ -476,26 +476,15 @@ func (s *state) waitCaughtUp(ctx context.Context) {
 }
 
 func (s *state) recovery(ctx context.Context) (string, bool, error) {
-	if _, err := s.env.Client.WaitLed(ctx, s.topic.Name, s.topic.Partitions, s.sb.RecoveryTimeout); err != nil {
-		s.recovered = false
-		s.env.Record(s.res, run.NewEvent(time.Now(), "not-recovered", 0, "%v", err))
-		return err.Error(), false, nil
-	}
-	return "every partition led", true, nil
+	detail, led := drill.AllLed(ctx, s.env, s.topic, s.sb.RecoveryTimeout, s.res)
+	s.recovered = led
+	return detail, led, nil
 }
 
 func (s *state) readBack(ctx context.Context) (string, bool, error) {
-	rb := s.sb.ReadBack
-	s.reads = check.ReadBack(ctx, s.env.Client, check.ReadOptions{Topic: s.topic.Name, Partitions: s.topic.Partitions,
-		From: s.from, Run: s.env.RunID, FollowerReads: rb.FollowerReads, CatchUp: rb.CatchUpTimeout})
-	if err := ctx.Err(); err != nil {
-		return "", false, fmt.Errorf("drill cancelled: %w", err)
-	}
-	if !rb.FollowerReads {
-		s.res.NotTested = append(s.res.NotTested, run.NotTested{What: "replicas compared with the committed log", Why: "drills.split-brain.read_back.follower_reads is off"})
-	}
-	detail, complete := s.reads.Describe()
-	return detail, complete, nil
+	reads, detail, complete, err := s.sb.ReadBack.Read(ctx, s.env, "drills.split-brain", s.topic, s.from, s.res)
+	s.reads = reads
+	return detail, complete, err
 }
 
 func (s *state) classify(context.Context) (string, bool, error) {
