@@ -13,6 +13,7 @@ import (
 	"github.com/raftdrill/raftdrill/cluster/control/sandboxctl"
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/daemon"
+	"github.com/raftdrill/raftdrill/internal/testutil"
 	"github.com/raftdrill/raftdrill/probes/failover"
 	"github.com/raftdrill/raftdrill/probes/recovery"
 	"github.com/raftdrill/raftdrill/sandbox"
@@ -28,33 +29,14 @@ func load(path string, environ []string) (*config.Config, error) {
 // a user sees. Run with -update after changing a message on purpose.
 func TestValidationRules(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob("testdata/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata: %v", err)
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
-		t.Run(name, func(t *testing.T) {
-			_, err := load(f, nil)
-			var ps config.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("want Problems, got %v", err)
-			}
-			golden := strings.TrimSuffix(f, ".yaml") + ".err"
-			if *update {
-				if err := os.WriteFile(golden, []byte(ps.Error()+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./config -update to create it)", err)
-			}
-			if got := ps.Error() + "\n"; got != string(want) {
-				t.Fatalf("got:\n%swant:\n%s", got, want)
-			}
-		})
-	}
+	testutil.GoldenProblems(t, *update, func(t *testing.T, path string) string {
+		_, err := load(path, nil)
+		var ps config.Problems
+		if !errors.As(err, &ps) {
+			t.Fatalf("want Problems, got %v", err)
+		}
+		return ps.Error()
+	})
 }
 
 func lf(c *config.Config) *failover.Config {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-viper/mapstructure/v2"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
@@ -23,6 +22,7 @@ import (
 	"github.com/raftdrill/raftdrill/daemon"
 	"github.com/raftdrill/raftdrill/daemon/ha"
 	hasettings "github.com/raftdrill/raftdrill/daemon/ha/settings"
+	"github.com/raftdrill/raftdrill/internal/testutil"
 )
 
 // exampleConfig is raftdrill.yaml of the ConfigMap, as a generic tree.
@@ -60,16 +60,8 @@ func at(t *testing.T, tree map[string]any, keyPath string) any {
 // defaults, unknown keys are errors, durations need units.
 func section[T any](t *testing.T, tree map[string]any, keyPath string, defaults T) T {
 	t.Helper()
-	out := defaults
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result:      &out,
-		ErrorUnused: true,
-		DecodeHook:  mapstructure.StringToTimeDurationHookFunc(),
-	})
+	out, err := testutil.DecodeSection(at(t, tree, keyPath), defaults)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dec.Decode(at(t, tree, keyPath)); err != nil {
 		t.Fatalf("%s: %v", keyPath, err)
 	}
 	return out
