@@ -155,6 +155,24 @@ func checkLostAgainstRaft(b *testing.B, sb *sandbox.Cluster, cfg *config.Config,
 			nodes = append(nodes, int32(v))
 		}
 	}
+	// Each node's truncated entries of a partition, asked once.
+	type key struct {
+		node      int32
+		partition int32
+	}
+	seen := map[key][]sandbox.LogRecord{}
+	truncated := func(n, p int32) []sandbox.LogRecord {
+		k := key{n, p}
+		if recs, ok := seen[k]; ok {
+			return recs
+		}
+		recs, err := sb.Truncated(n, cfg.Cluster.Topic.Name, p)
+		if err != nil {
+			b.Logf("run %s: truncated entries of node %d: %v", runID, n, err)
+		}
+		seen[k] = recs
+		return recs
+	}
 	for _, a := range res.Anomalies {
 		if a.Kind != run.KindLostWrite {
 			continue
@@ -162,12 +180,7 @@ func checkLostAgainstRaft(b *testing.B, sb *sandbox.Cluster, cfg *config.Config,
 		for _, ex := range a.Examples {
 			found := false
 			for _, n := range nodes {
-				truncated, err := sb.Truncated(n, cfg.Cluster.Topic.Name, ex.Partition)
-				if err != nil {
-					b.Logf("run %s: truncated entries of node %d: %v", runID, n, err)
-					continue
-				}
-				found = found || slices.ContainsFunc(truncated, func(r sandbox.LogRecord) bool {
+				found = found || slices.ContainsFunc(truncated(n, ex.Partition), func(r sandbox.LogRecord) bool {
 					m, err := message.Decode(r.Value)
 					return err == nil && m.Valid && (m.Run == runID || strings.HasPrefix(m.Run, runID+"-")) &&
 						m.Partition == ex.Partition && m.Seq == ex.Seq && r.Offset == ex.Offset
