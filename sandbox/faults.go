@@ -33,9 +33,11 @@ import (
 // NodeFaults.counts).
 type Faults struct {
 	// AckWithoutQuorum lets a leader accept writes with its majority down
-	// (split brain): it stays leader without hearing from a majority and
-	// answers acks=all once the write is in its own log, not committed:
-	// the ack-without-quorum anomaly.
+	// (split brain): it stays leader without hearing from a majority and,
+	// while it believes a majority of the group down, answers acks=all
+	// once the write is in its own log, not committed: the
+	// ack-without-quorum anomaly. With a majority up it waits for the
+	// commit as usual.
 	AckWithoutQuorum bool `mapstructure:"ack_without_quorum" json:"ack_without_quorum"`
 	// NeverElect drops every vote request after a partition's first
 	// election, so partitions of a killed leader stay leaderless for

@@ -283,3 +283,47 @@ func TestFaultsLimitedToNodes(t *testing.T) {
 		}
 	}
 }
+
+// ack_without_quorum lies only where the truth is "not enough replicas":
+// with its majority up the leader answers an acks=all write once it is
+// committed (a slow link makes an ack on append show: the commit would
+// come a round trip later); with its majority down it answers on append,
+// and the acked record is in no committed log.
+func TestFaultAckWithoutQuorumLiesOnlyWithoutAMajority(t *testing.T) {
+	c := newRaftCluster(t, sandbox.Options{LinkDelay: 150 * time.Millisecond})
+	c.SetFaults(sandbox.Faults{AckWithoutQuorum: true})
+	leader := leaderOf(t, c)
+	lb := dial(t, addrOf(c, leader))
+	for _, v := range []string{"a", "b", "c"} {
+		off, kerr, err := produceAcks(lb, v, sarama.WaitForAll, 5*time.Second)
+		if err != nil || kerr != sarama.ErrNoError {
+			t.Fatalf("acks=all %q with the majority up: %v %v", v, kerr, err)
+		}
+		// The high watermark only grows: committed before the ack means
+		// in the committed log now.
+		if got := committed(t, c, leader); !slices.Contains(got, rec{off, v}) {
+			t.Fatalf("%q acked at offset %d before it was committed (leader's committed log %v)", v, off, got)
+		}
+	}
+	for _, n := range c.Nodes() {
+		if n.ID != leader {
+			if err := c.Kill(context.Background(), n.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Writes proposed while the leader still believed its followers alive
+	// wait for a commit that cannot come; once it knows them down it lies.
+	var off int64 = -1
+	waitFor(t, "an ack without quorum", 20*time.Second, func() bool {
+		o, kerr, err := produceAcks(lb, "alone", sarama.WaitForAll, time.Second)
+		if err == nil && kerr == sarama.ErrNoError {
+			off = o
+			return true
+		}
+		return false
+	})
+	if got := committed(t, c, leader); slices.ContainsFunc(got, func(r rec) bool { return r.offset >= off }) {
+		t.Fatalf("acked at offset %d with the majority down, yet committed: %v", off, got)
+	}
+}

@@ -338,6 +338,18 @@ func (g *group) leaseHolds() bool {
 	return g.ticks-last[need-1] < g.n.spec.ElectionTick
 }
 
+// quorumReachable reports whether this node believes a majority of the
+// group's voters, itself included, is alive.
+func (g *group) quorumReachable() bool {
+	up := 0
+	for _, v := range g.voters {
+		if g.n.reachable(int32(v)) {
+			up++
+		}
+	}
+	return up > len(g.voters)/2
+}
+
 // heardAll counts every voter as having answered now.
 func (g *group) heardAll(at time.Time) {
 	for _, v := range g.voters {

@@ -266,7 +266,10 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 	records, dirs := n.applyProduceFaults(p, records, dec)
 	id := n.nextPropID()
 	f := hooks.faults()
-	ackOnAppend := acks != -1 || (f.AckWithoutQuorum && f.on(n.spec.ID))
+	// The fault lies only where the truth would be "not enough replicas":
+	// with a majority reachable the write waits for its commit, so what
+	// the fault shows is the ack without quorum and nothing else.
+	ackOnAppend := acks != -1 || (f.AckWithoutQuorum && f.on(n.spec.ID) && !p.g.quorumReachable())
 	res := n.propose(p.g, entry.EncodeRecords(id, dirs, records), id, ackOnAppend, timeout)
 	switch {
 	case res.err == nil:
