@@ -71,16 +71,25 @@ func metadata(t *testing.T, b *sarama.Broker) *sarama.PartitionMetadata {
 	return nil
 }
 
-func produce(b *sarama.Broker, value string) (sarama.KError, error) {
-	req := &sarama.ProduceRequest{RequiredAcks: sarama.WaitForAll, Timeout: 2000, Version: 7}
+// produceOne writes one record to a partition and returns what the node
+// answered: the base offset and the partition's error code.
+func produceOne(b *sarama.Broker, partition int32, value []byte, acks sarama.RequiredAcks, timeout time.Duration) (int64, sarama.KError, error) {
+	req := &sarama.ProduceRequest{RequiredAcks: acks, Timeout: int32(timeout / time.Millisecond), Version: 7}
 	now := time.Now()
-	req.AddBatch(topic, 0, &sarama.RecordBatch{Version: 2, FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		Records: []*sarama.Record{{Value: []byte(value)}}})
+	req.AddBatch(topic, partition, &sarama.RecordBatch{Version: 2, FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		Records: []*sarama.Record{{Value: value}}})
 	resp, err := b.Produce(req)
 	if err != nil {
-		return 0, err
+		return -1, 0, err
 	}
-	return resp.GetBlock(topic, 0).Err, nil
+	blk := resp.GetBlock(topic, partition)
+	return blk.Offset, blk.Err, nil
+}
+
+// produce writes one record to partition 0 with acks=all.
+func produce(b *sarama.Broker, value string) (sarama.KError, error) {
+	_, kerr, err := produceOne(b, 0, []byte(value), sarama.WaitForAll, 2*time.Second)
+	return kerr, err
 }
 
 func addrOf(c *sandbox.Cluster, id int32) string { return c.Addrs()[id-1] }
@@ -96,19 +105,6 @@ func other(c *sandbox.Cluster, not ...int32) int32 {
 		}
 	}
 	return -1
-}
-
-// produceWithin writes one record with acks=all and a request timeout.
-func produceWithin(b *sarama.Broker, value string, timeout time.Duration) (sarama.KError, error) {
-	req := &sarama.ProduceRequest{RequiredAcks: sarama.WaitForAll, Timeout: int32(timeout / time.Millisecond), Version: 7}
-	now := time.Now()
-	req.AddBatch(topic, 0, &sarama.RecordBatch{Version: 2, FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		Records: []*sarama.Record{{Value: []byte(value)}}})
-	resp, err := b.Produce(req)
-	if err != nil {
-		return 0, err
-	}
-	return resp.GetBlock(topic, 0).Err, nil
 }
 
 // leaderOf waits for partition 0 to have a leader and returns it.
@@ -219,7 +215,7 @@ func TestNoMajorityNoElectionAndNoWrites(t *testing.T) {
 		}
 	}
 	lb := dial(t, addrOf(c, leader))
-	if kerr, err := produceWithin(lb, "no quorum", 500*time.Millisecond); err != nil || (kerr != sarama.ErrRequestTimedOut && kerr != sarama.ErrNotLeaderForPartition) {
+	if _, kerr, err := produceOne(lb, 0, []byte("no quorum"), sarama.WaitForAll, 500*time.Millisecond); err != nil || (kerr != sarama.ErrRequestTimedOut && kerr != sarama.ErrNotLeaderForPartition) {
 		t.Fatalf("acks=all write without a majority: got %v %v, want REQUEST_TIMED_OUT or NOT_LEADER_OR_FOLLOWER", kerr, err)
 	}
 	if err := c.Restart(context.Background(), f1); err != nil {

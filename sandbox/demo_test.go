@@ -35,7 +35,7 @@ func TestCheckerFindsExactlyTheUncommittedWrites(t *testing.T) {
 			send := func(node int32, acks sarama.RequiredAcks) {
 				seq := int64(len(sends))
 				s := kafka.Send{Seq: seq, Offset: -1, Node: node, Start: time.Now()}
-				off, kerr, err := produceValue(dial(t, addrOf(c, node)), message.Encode(message.Message{Run: runID, Seq: seq}, 200), acks, 300*time.Millisecond)
+				off, kerr, err := produceOne(dial(t, addrOf(c, node)), 0, message.Encode(message.Message{Run: runID, Seq: seq}, 200), acks, 300*time.Millisecond)
 				s.Latency = time.Since(s.Start)
 				switch {
 				case err == nil && kerr == sarama.ErrNoError:
@@ -133,18 +133,4 @@ func readBack(reads check.Reads, runID string, seq int64) bool {
 		}
 	}
 	return false
-}
-
-// produceValue writes one record to partition 0.
-func produceValue(b *sarama.Broker, value []byte, acks sarama.RequiredAcks, timeout time.Duration) (int64, sarama.KError, error) {
-	req := &sarama.ProduceRequest{RequiredAcks: acks, Timeout: int32(timeout / time.Millisecond), Version: 7}
-	now := time.Now()
-	req.AddBatch(topic, 0, &sarama.RecordBatch{Version: 2, FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		Records: []*sarama.Record{{Value: value}}})
-	resp, err := b.Produce(req)
-	if err != nil {
-		return -1, 0, err
-	}
-	blk := resp.GetBlock(topic, 0)
-	return blk.Offset, blk.Err, nil
 }

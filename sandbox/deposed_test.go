@@ -43,7 +43,7 @@ func TestDeposedLeaderAnswersItsPendingWritesAtOnce(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		kerr, err := produceWithin(ob, "in flight", requestTimeout)
+		_, kerr, err := produceOne(ob, 0, []byte("in flight"), sarama.WaitForAll, requestTimeout)
 		answered <- answer{kerr, err, time.Now()}
 	}()
 	waitFor(t, "the write to wait for its commit at the cut-off leader", 10*time.Second, func() bool {
@@ -79,7 +79,7 @@ func TestDeposedLeaderAnswersItsPendingWritesAtOnce(t *testing.T) {
 	if pm := metadata(t, ob); pm.Leader != -1 {
 		t.Fatalf("the cut-off node names leader %d", pm.Leader)
 	}
-	if kerr, err := produceWithin(ob, "after the step-down", requestTimeout); err != nil || kerr != sarama.ErrNotLeaderForPartition {
+	if _, kerr, err := produceOne(ob, 0, []byte("after the step-down"), sarama.WaitForAll, requestTimeout); err != nil || kerr != sarama.ErrNotLeaderForPartition {
 		t.Fatalf("a write to the stepped-down node: %v %v, want NOT_LEADER_OR_FOLLOWER", kerr, err)
 	}
 

@@ -24,16 +24,11 @@ type rec struct {
 // produceTo writes one record with acks=all and returns what the node said.
 func produceTo(t *testing.T, b *sarama.Broker, partition int32, value string) (int64, sarama.KError) {
 	t.Helper()
-	req := &sarama.ProduceRequest{RequiredAcks: sarama.WaitForAll, Timeout: 2000, Version: 7}
-	now := time.Now()
-	req.AddBatch(topic, partition, &sarama.RecordBatch{Version: 2, FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		Records: []*sarama.Record{{Value: []byte(value)}}})
-	resp, err := b.Produce(req)
+	off, kerr, err := produceOne(b, partition, []byte(value), sarama.WaitForAll, 2*time.Second)
 	if err != nil {
 		t.Fatalf("produce %q: %v", value, err)
 	}
-	blk := resp.GetBlock(topic, partition)
-	return blk.Offset, blk.Err
+	return off, kerr
 }
 
 // readAll reads a partition from offset 0 to the high watermark through one
@@ -295,7 +290,7 @@ func TestFaultAckWithoutQuorumLiesOnlyWithoutAMajority(t *testing.T) {
 	leader := leaderOf(t, c)
 	lb := dial(t, addrOf(c, leader))
 	for _, v := range []string{"a", "b", "c"} {
-		off, kerr, err := produceAcks(lb, v, sarama.WaitForAll, 5*time.Second)
+		off, kerr, err := produceOne(lb, 0, []byte(v), sarama.WaitForAll, 5*time.Second)
 		if err != nil || kerr != sarama.ErrNoError {
 			t.Fatalf("acks=all %q with the majority up: %v %v", v, kerr, err)
 		}
@@ -316,7 +311,7 @@ func TestFaultAckWithoutQuorumLiesOnlyWithoutAMajority(t *testing.T) {
 	// wait for a commit that cannot come; once it knows them down it lies.
 	var off int64 = -1
 	waitFor(t, "an ack without quorum", 20*time.Second, func() bool {
-		o, kerr, err := produceAcks(lb, "alone", sarama.WaitForAll, time.Second)
+		o, kerr, err := produceOne(lb, 0, []byte("alone"), sarama.WaitForAll, time.Second)
 		if err == nil && kerr == sarama.ErrNoError {
 			off = o
 			return true

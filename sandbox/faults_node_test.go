@@ -114,7 +114,7 @@ func TestNodeFaultsChangeWhatOneNodeServes(t *testing.T) {
 			c.SetFaults(sandbox.Faults{NodeFaults: map[string]sandbox.NodeFaults{key: tc.faults}})
 			lb := dial(t, addrOf(c, leader))
 			for seq := range int64(4) {
-				if off, kerr, err := produceValue(lb, message.Encode(message.Message{Run: nfRun, Seq: seq}, 100), sarama.WaitForAll, 2*time.Second); err != nil || kerr != sarama.ErrNoError || off != seq {
+				if off, kerr, err := produceOne(lb, 0, message.Encode(message.Message{Run: nfRun, Seq: seq}, 100), sarama.WaitForAll, 2*time.Second); err != nil || kerr != sarama.ErrNoError || off != seq {
 					t.Fatalf("write %d: offset %d, %v %v", seq, off, kerr, err)
 				}
 			}

@@ -21,21 +21,6 @@ import (
 	"github.com/raftdrill/raftdrill/sandbox"
 )
 
-// produceAcks writes one record to partition 0 with the given acks and
-// request timeout.
-func produceAcks(b *sarama.Broker, value string, acks sarama.RequiredAcks, timeout time.Duration) (int64, sarama.KError, error) {
-	req := &sarama.ProduceRequest{RequiredAcks: acks, Timeout: int32(timeout / time.Millisecond), Version: 7}
-	now := time.Now()
-	req.AddBatch(topic, 0, &sarama.RecordBatch{Version: 2, FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		Records: []*sarama.Record{{Value: []byte(value)}}})
-	resp, err := b.Produce(req)
-	if err != nil {
-		return -1, 0, err
-	}
-	blk := resp.GetBlock(topic, 0)
-	return blk.Offset, blk.Err, nil
-}
-
 // committed lists partition 0 of node's log as values by offset.
 func committed(t *testing.T, c *sandbox.Cluster, node int32) []rec {
 	t.Helper()
@@ -76,7 +61,7 @@ func TestAcksOneLossIsRealAndAcksAllLosesNothing(t *testing.T) {
 	old := leaderOf(t, c)
 	lb := dial(t, addrOf(c, old))
 	for i, v := range []string{"a", "b"} {
-		if off, kerr, err := produceAcks(lb, v, sarama.WaitForAll, 2*time.Second); err != nil || kerr != sarama.ErrNoError || off != int64(i) {
+		if off, kerr, err := produceOne(lb, 0, []byte(v), sarama.WaitForAll, 2*time.Second); err != nil || kerr != sarama.ErrNoError || off != int64(i) {
 			t.Fatalf("acks=all %q: offset %d, %v %v", v, off, kerr, err)
 		}
 	}
@@ -86,13 +71,13 @@ func TestAcksOneLossIsRealAndAcksAllLosesNothing(t *testing.T) {
 	}
 	var lostAcked []rec
 	for _, v := range []string{"acks1-x", "acks1-y"} {
-		off, kerr, err := produceAcks(lb, v, sarama.WaitForLocal, 2*time.Second)
+		off, kerr, err := produceOne(lb, 0, []byte(v), sarama.WaitForLocal, 2*time.Second)
 		if err != nil || kerr != sarama.ErrNoError {
 			t.Fatalf("acks=1 %q to the isolated leader: %v %v", v, kerr, err)
 		}
 		lostAcked = append(lostAcked, rec{off, v})
 	}
-	if _, kerr, err := produceAcks(lb, "acksall-z", sarama.WaitForAll, 300*time.Millisecond); err == nil && kerr == sarama.ErrNoError {
+	if _, kerr, err := produceOne(lb, 0, []byte("acksall-z"), sarama.WaitForAll, 300*time.Millisecond); err == nil && kerr == sarama.ErrNoError {
 		t.Fatal("an acks=all write was acked by an isolated leader")
 	}
 	if err := c.Kill(context.Background(), old); err != nil {
@@ -101,7 +86,7 @@ func TestAcksOneLossIsRealAndAcksAllLosesNothing(t *testing.T) {
 	c.Heal()
 	var leader int32
 	waitFor(t, "a new leader", 10*time.Second, func() bool { leader, _, _ = c.Leader(topic, 0); return leader > 0 && leader != old })
-	off, kerr, err := produceAcks(dial(t, addrOf(c, leader)), "after", sarama.WaitForAll, 2*time.Second)
+	off, kerr, err := produceOne(dial(t, addrOf(c, leader)), 0, []byte("after"), sarama.WaitForAll, 2*time.Second)
 	if err != nil || kerr != sarama.ErrNoError {
 		t.Fatalf("acks=all to the new leader: %v %v", kerr, err)
 	}
@@ -396,7 +381,7 @@ func TestProcessPerNode(t *testing.T) {
 				}
 			}
 			v := "w" + strconv.Itoa(i)
-			off, kerr, err := produceAcks(b, v, sarama.WaitForAll, time.Second)
+			off, kerr, err := produceOne(b, 0, []byte(v), sarama.WaitForAll, time.Second)
 			if err == nil && kerr == sarama.ErrNoError {
 				acks <- ack{off, v}
 				continue
