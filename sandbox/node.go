@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -227,10 +228,7 @@ func (n *node) stop(flush bool) {
 	}
 	n.mu.Lock()
 	n.stopped = true
-	groups := make([]*group, 0, len(n.groups))
-	for _, g := range n.groups {
-		groups = append(groups, g)
-	}
+	groups := slices.Collect(maps.Values(n.groups))
 	n.mu.Unlock()
 	close(n.stopc)
 	if !flush {
@@ -592,10 +590,7 @@ func (n *node) describe(t *topicMeta, idx int32) partView {
 // partition group this node should have exists.
 func (n *node) caughtUp() bool {
 	n.mu.RLock()
-	groups := make([]*group, 0, len(n.groups))
-	for _, g := range n.groups {
-		groups = append(groups, g)
-	}
+	groups := slices.Collect(maps.Values(n.groups))
 	n.mu.RUnlock()
 	for _, g := range groups {
 		gs := g.state()

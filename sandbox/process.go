@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,13 +97,16 @@ func (p *procParent) close() {
 	p.closeOnce.Do(p.doClose)
 }
 
-func (p *procParent) doClose() {
+// kids lists the children, so that they can be stopped or told
+// something without holding the lock.
+func (p *procParent) kids() []*childMember {
 	p.mu.Lock()
-	kids := make([]*childMember, 0, len(p.children))
-	for _, ch := range p.children {
-		kids = append(kids, ch)
-	}
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	return slices.Collect(maps.Values(p.children))
+}
+
+func (p *procParent) doClose() {
+	kids := p.kids()
 	for _, ch := range kids {
 		ch.stop(true)
 	}
@@ -140,12 +145,7 @@ func (p *procParent) childState() childState {
 
 func (p *procParent) push() {
 	st := p.childState()
-	p.mu.Lock()
-	kids := make([]*childMember, 0, len(p.children))
-	for _, ch := range p.children {
-		kids = append(kids, ch)
-	}
-	p.mu.Unlock()
+	kids := p.kids()
 	var wg sync.WaitGroup
 	for _, ch := range kids {
 		if ch.paused.Load() {
