@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/raftdrill/raftdrill/config"
 )
 
 // GoldenProblems runs one subtest per testdata/NAME.yaml, each a config
@@ -43,6 +45,23 @@ func GoldenProblems(t *testing.T, update bool, problems func(t *testing.T, path 
 			}
 		})
 	}
+}
+
+// GoldenSection is GoldenProblems for one config section: each file is
+// decoded over the section's defaults, as the loader does, and validated
+// under key.
+func GoldenSection[T interface{ Validate(string) config.Problems }](t *testing.T, update bool, defaults T, key string) {
+	t.Helper()
+	GoldenProblems(t, update, func(t *testing.T, path string) string {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ps := DecodeYAMLSection(t, string(text), defaults).Validate(key); len(ps) > 0 {
+			return ps.Error()
+		}
+		return ""
+	})
 }
 
 // DecodeSection decodes one config section, a YAML-decoded tree, the way

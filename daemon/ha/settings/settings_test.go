@@ -2,7 +2,6 @@ package settings
 
 import (
 	"flag"
-	"os"
 	"testing"
 
 	"github.com/raftdrill/raftdrill/internal/testutil"
@@ -16,16 +15,7 @@ func decode(t *testing.T, text string) Config { return testutil.DecodeYAMLSectio
 // Each testdata/NAME.yaml breaks one rule; NAME.err holds the exact message
 // a user sees. Run with -update after changing a message on purpose.
 func TestValidationRules(t *testing.T) {
-	testutil.GoldenProblems(t, *update, func(t *testing.T, path string) string {
-		text, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ps := decode(t, string(text)).Validate(Key); len(ps) > 0 {
-			return ps.Error()
-		}
-		return ""
-	})
+	testutil.GoldenSection(t, *update, Default(), Key)
 }
 
 func TestValid(t *testing.T) {
