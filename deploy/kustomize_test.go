@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +53,7 @@ var wantBase = map[string]int{
 
 func checkBase(t *testing.T, objs []object) {
 	t.Helper()
-	if got := kinds(objs); !mapsEqual(got, wantBase) {
+	if got := kinds(objs); !maps.Equal(got, wantBase) {
 		t.Errorf("kinds %v, want %v", got, wantBase)
 	}
 	for _, o := range objs {
@@ -73,18 +74,6 @@ func namespaceOf(o object) string {
 	return ""
 }
 
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestKustomizeBase(t *testing.T) {
 	checkBase(t, build(t, "kubernetes"))
 }
@@ -101,7 +90,7 @@ func TestKustomizeSidecar(t *testing.T) {
 	checkSidecar(t, deployments[0].Spec.Template, "kafka-ui")
 	want := map[string]int{"ServiceAccount": 2, "Role": 1, "RoleBinding": 1, "ConfigMap": 4, "Deployment": 1,
 		"StatefulSet": 1, "PodMonitor": 1, "PrometheusRule": 1}
-	if got := kinds(objs); !mapsEqual(got, want) {
+	if got := kinds(objs); !maps.Equal(got, want) {
 		t.Errorf("kinds %v, want %v", got, want)
 	}
 	if rb := find[*rbacv1.RoleBinding](t, objs, 1)[0]; rb.Subjects[0].Name != "kafka-ui" {

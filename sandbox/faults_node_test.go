@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -123,7 +124,7 @@ func TestNodeFaultsChangeWhatOneNodeServes(t *testing.T) {
 				if id == node && tc.want != nil {
 					want = tc.want
 				}
-				if got := served(lr); lr.Err != nil || lr.HighWatermark != 4 || !mapsEqual(got, want) {
+				if got := served(lr); lr.Err != nil || lr.HighWatermark != 4 || !maps.Equal(got, want) {
 					t.Fatalf("node %d serves %v (high watermark %d, %v), want %v", id, got, lr.HighWatermark, lr.Err, want)
 				}
 			}
@@ -131,24 +132,12 @@ func TestNodeFaultsChangeWhatOneNodeServes(t *testing.T) {
 			// serves the log intact again.
 			c.SetFaults(sandbox.Faults{})
 			for id, lr := range nodeReads(t, c, 4) {
-				if got := served(lr); !mapsEqual(got, intact) {
+				if got := served(lr); !maps.Equal(got, intact) {
 					t.Fatalf("with the fault off, node %d serves %v", id, got)
 				}
 			}
 		})
 	}
-}
-
-func mapsEqual(a, b map[int64]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // ack_offset_shift answers the next N successful produces with the base
