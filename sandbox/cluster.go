@@ -428,8 +428,7 @@ func (c *Cluster) Close() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				m.ctl.resume()
-				m.ctl.stop(false)
+				m.ctl.stop(false) // wakes a paused node first
 			}()
 		}
 	}
@@ -637,6 +636,20 @@ func (c *Cluster) Kill(_ context.Context, id int32) error {
 	return nil
 }
 
+// activeCtls lists the nodes that are up and not paused: those that
+// answer now.
+func (c *Cluster) activeCtls() []memberCtl {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []memberCtl
+	for _, m := range c.members {
+		if m.up && !m.paused {
+			out = append(out, m.ctl)
+		}
+	}
+	return out
+}
+
 // waitNoticed waits, up to timeout, until every running node has noticed
 // that node id's connections closed, as peers of a killed process notice
 // at once: so that what they answer right after Kill is about a dead node.
@@ -644,15 +657,7 @@ func (c *Cluster) waitNoticed(id int32, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		noticed := true
-		c.mu.Lock()
-		var ctls []memberCtl
-		for _, m := range c.members {
-			if m.up && !m.paused {
-				ctls = append(ctls, m.ctl)
-			}
-		}
-		c.mu.Unlock()
-		for _, ctl := range ctls {
+		for _, ctl := range c.activeCtls() {
 			if slices.Contains(ctl.state().Live, id) {
 				noticed = false
 				break
@@ -822,7 +827,7 @@ func (c *Cluster) Partition(groups [][]int32) error {
 	c.mu.Lock()
 	c.record(Event{At: time.Now(), Kind: EventPartition, Node: -1, Groups: full})
 	c.mu.Unlock()
-	c.pushLinks()
+	c.pushState()
 	c.log.Info("network partitioned", "groups", full)
 	return nil
 }
@@ -835,7 +840,7 @@ func (c *Cluster) Heal() {
 	c.mu.Lock()
 	c.record(Event{At: time.Now(), Kind: EventHeal, Node: -1})
 	c.mu.Unlock()
-	c.pushLinks()
+	c.pushState()
 	c.log.Info("network healed")
 }
 
@@ -845,22 +850,14 @@ func (c *Cluster) Heal() {
 func (c *Cluster) CreateTopic(name string, partitions int32, rf int16) error {
 	c.ops.Lock()
 	defer c.ops.Unlock()
-	c.mu.Lock()
-	var ctl memberCtl
-	for _, m := range c.members {
-		if m.up && !m.paused {
-			ctl = m.ctl
-			break
-		}
-	}
-	c.mu.Unlock()
-	if ctl == nil {
+	active := c.activeCtls()
+	if len(active) == 0 {
 		return errors.New("sandbox: no node is up")
 	}
 	if partitions <= 0 {
 		partitions = 3
 	}
-	if err := ctl.createTopic(name, partitions, rf, 10*time.Second); err != nil {
+	if err := active[0].createTopic(name, partitions, rf, 10*time.Second); err != nil {
 		return err
 	}
 	// Led, by the Raft groups' reports, and every running node names
@@ -868,21 +865,15 @@ func (c *Cluster) CreateTopic(name string, partitions int32, rf int16) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		led := true
-		var ctls []memberCtl
 		c.mu.Lock()
 		for p := int32(0); p < partitions; p++ {
 			if ls := c.leaderOf(name, p); ls == nil || ls.leader < 0 {
 				led = false
 			}
 		}
-		for _, m := range c.members {
-			if m.up && !m.paused {
-				ctls = append(ctls, m.ctl)
-			}
-		}
 		c.mu.Unlock()
 		named := led
-		for _, ctl := range ctls {
+		for _, ctl := range c.activeCtls() {
 			named = named && ctl.topicLed(name)
 		}
 		if named {
@@ -938,7 +929,7 @@ func (c *Cluster) running(node int32) (memberCtl, error) {
 // (N means the next N occurrences from now).
 func (c *Cluster) SetFaults(f Faults) {
 	c.faults.set(f)
-	c.pushFaults()
+	c.pushState()
 }
 
 // Faults returns the active faults.
@@ -948,21 +939,12 @@ func (c *Cluster) Faults() Faults {
 	return f
 }
 
-func (c *Cluster) pushFaults() {
+// pushState hands the node processes the state they ask the parent
+// for in one process (faults, latency, links); nodes in this process
+// read it where it is.
+func (c *Cluster) pushState() {
 	if c.proc != nil {
-		c.proc.pushFaults()
-	}
-}
-
-func (c *Cluster) pushLatency() {
-	if c.proc != nil {
-		c.proc.pushLatency()
-	}
-}
-
-func (c *Cluster) pushLinks() {
-	if c.proc != nil {
-		c.proc.pushLinks()
+		c.proc.push()
 	}
 }
 

@@ -333,7 +333,6 @@ func (s *faultState) snapshot() (Faults, bool, *servePlan, uint64) {
 // faultHooks is how a node reaches the cluster's fault state: directly in
 // one process, through the parent from a child process.
 type faultHooks interface {
-	faults() Faults
 	armed() bool
 	onProduce(p tp, value []byte) produceDecision
 	onAck(a ackInfo) ackDecision
@@ -341,8 +340,7 @@ type faultHooks interface {
 
 type localHooks struct{ s *faultState }
 
-func (h localHooks) faults() Faults { return h.s.get() }
-func (h localHooks) armed() bool    { return h.s.armed() }
+func (h localHooks) armed() bool { return h.s.armed() }
 func (h localHooks) onProduce(p tp, value []byte) produceDecision {
 	return h.s.onProduce(p, value)
 }

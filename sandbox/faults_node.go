@@ -345,13 +345,7 @@ func (p *partition) plays(sel string, gs groupState) bool {
 		if lead == 0 {
 			lead = int32(gs.lastLead)
 		}
-		f := int32(-1)
-		for _, r := range p.replicas {
-			if r != lead && r > f {
-				f = r
-			}
-		}
-		return f == me
+		return p.highestReplicaBut(lead) == me
 	}
 	return sel == strconv.Itoa(int(me))
 }

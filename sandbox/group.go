@@ -379,9 +379,8 @@ func (g *group) tick() {
 	}
 	g.rn.Tick()
 	g.ticks++
-	f := g.n.env.faults()
 	if g.rn.BasicStatus().RaftState == raft.StateLeader {
-		if f.AckWithoutQuorum && f.on(g.n.spec.ID) && !g.isMeta {
+		if !g.isMeta && g.n.ackWithoutQuorum() {
 			g.pretendQuorum()
 		}
 		if !g.isMeta && g.n.noCampaign() {
@@ -418,8 +417,7 @@ func (g *group) checkLease() {
 	}
 	g.changed(serving, gs.term, g.stoppedAt(gs, thawed, time.Now()), reasonLease)
 	if !serving {
-		g.answerPending(g.pending, errDeposed)
-		g.answerPending(g.byIndex, errDeposed)
+		g.failAll(errDeposed)
 	}
 }
 

@@ -231,14 +231,20 @@ func (n *node) handleProduce(r *kmsg.ProduceRequest) kmsg.Response {
 	return resp
 }
 
+// noReplicaCode answers for a partition this node holds no replica of:
+// not its leader if the topic has it (a node that has not yet created its
+// group), unknown otherwise.
+func (n *node) noReplicaCode(topic string, idx int32) int16 {
+	if t, ok := n.msm.topic(topic); ok && idx >= 0 && int(idx) < len(t.Parts) {
+		return kerr.NotLeaderForPartition.Code
+	}
+	return kerr.UnknownTopicOrPartition.Code
+}
+
 func (n *node) producePartition(topic string, idx int32, records []byte, acks int16, timeout time.Duration, hooks faultHooks, armed bool, out *kmsg.ProduceResponseTopicPartition) {
 	p := n.partition(topic, idx)
 	if p == nil {
-		if t, ok := n.msm.topic(topic); ok && idx >= 0 && int(idx) < len(t.Parts) {
-			out.ErrorCode = kerr.NotLeaderForPartition.Code
-		} else {
-			out.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		}
+		out.ErrorCode = n.noReplicaCode(topic, idx)
 		return
 	}
 	if !p.g.state().serving(n.gate.resumedAt()) {
@@ -265,11 +271,10 @@ func (n *node) producePartition(topic string, idx int32, records []byte, acks in
 	}
 	records, dirs := n.applyProduceFaults(p, records, dec)
 	id := n.nextPropID()
-	f := hooks.faults()
 	// The fault lies only where the truth would be "not enough replicas":
 	// with a majority reachable the write waits for its commit, so what
 	// the fault shows is the ack without quorum and nothing else.
-	ackOnAppend := acks != -1 || (f.AckWithoutQuorum && f.on(n.spec.ID) && !p.g.quorumReachable())
+	ackOnAppend := acks != -1 || (n.ackWithoutQuorum() && !p.g.quorumReachable())
 	res := n.propose(p.g, entry.EncodeRecords(id, dirs, records), id, ackOnAppend, timeout)
 	switch {
 	case res.err == nil:
@@ -337,12 +342,7 @@ func (n *node) applyProduceFaults(p *partition, records []byte, dec produceDecis
 		}
 	}
 	if dec.Divergent {
-		// The highest-numbered replica other than the leader.
-		for _, r := range p.replicas {
-			if r != n.spec.ID && r > dirs.DivergentNode {
-				dirs.DivergentNode = r
-			}
-		}
+		dirs.DivergentNode = p.highestReplicaBut(n.spec.ID)
 		dirs.DivergentValue = divergentValue
 	}
 	if dec.Swap {
@@ -412,11 +412,7 @@ func (n *node) fetchOnce(r *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-ch
 			}
 			switch {
 			case p == nil:
-				if t, ok := n.msm.topic(rt.Topic); ok && rp.Partition >= 0 && int(rp.Partition) < len(t.Parts) {
-					sp.ErrorCode = kerr.NotLeaderForPartition.Code
-				} else {
-					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				}
+				sp.ErrorCode = n.noReplicaCode(rt.Topic, rp.Partition)
 			case sf.refuse:
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
@@ -464,11 +460,7 @@ func (n *node) handleListOffsets(r *kmsg.ListOffsetsRequest) kmsg.Response {
 			sp.Partition, sp.Offset, sp.Timestamp, sp.LeaderEpoch = rp.Partition, -1, -1, -1
 			p := n.partition(rt.Topic, rp.Partition)
 			if p == nil {
-				if t, ok := n.msm.topic(rt.Topic); ok && rp.Partition >= 0 && int(rp.Partition) < len(t.Parts) {
-					sp.ErrorCode = kerr.NotLeaderForPartition.Code
-				} else {
-					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				}
+				sp.ErrorCode = n.noReplicaCode(rt.Topic, rp.Partition)
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}

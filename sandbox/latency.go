@@ -37,7 +37,7 @@ func (c *Cluster) SetProduceDelay(node int32, d time.Duration) error {
 		}
 	}
 	c.lat.setDelay(node, d)
-	c.pushLatency()
+	c.pushState()
 	return nil
 }
 
@@ -60,7 +60,7 @@ func (c *Cluster) Stall(d time.Duration) {
 	c.lat.mu.Lock()
 	c.lat.stallUntil = time.Now().Add(d)
 	c.lat.mu.Unlock()
-	c.pushLatency()
+	c.pushState()
 }
 
 // produceWait is how long a produce request arriving at node now must wait:

@@ -495,6 +495,13 @@ func (n *node) neverElect() bool {
 	return f.NeverElect && f.on(n.spec.ID)
 }
 
+// ackWithoutQuorum: fault ack_without_quorum holds for this node's
+// partitions.
+func (n *node) ackWithoutQuorum() bool {
+	f := n.env.faults()
+	return f.AckWithoutQuorum && f.on(n.spec.ID)
+}
+
 // noCampaign: this node stopped replicating (never_catch_up), so it leads
 // no partition and stands for no election.
 func (n *node) noCampaign() bool { return n.env.servePlan().noCampaign(n.spec.ID) }

@@ -39,6 +39,19 @@ type partition struct {
 // maxTruncated bounds the records kept of entries Raft truncated.
 const maxTruncated = 10000
 
+// highestReplicaBut is the highest-numbered replica other than node not,
+// 0 when there is none: the replica the faults that pick "a follower"
+// pick, the same on every node.
+func (p *partition) highestReplicaBut(not int32) int32 {
+	var out int32
+	for _, r := range p.replicas {
+		if r != not && r > out {
+			out = r
+		}
+	}
+	return out
+}
+
 func newPartition(n *node, topic string, index int32, replicas []int32) *partition {
 	return &partition{n: n, topic: topic, index: index, replicas: replicas, notify: make(chan struct{}), damage: damage.NewTable()}
 }

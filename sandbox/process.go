@@ -133,12 +133,7 @@ func (p *procParent) childState() childState {
 	st.Faults, st.Armed, st.Plan, st.FaultsVer = c.faults.snapshot()
 	c.lat.mu.RLock()
 	st.Delay, st.StallUntil = c.lat.all, c.lat.stallUntil
-	if len(c.lat.node) > 0 {
-		st.NodeDelay = map[int32]time.Duration{}
-		for k, v := range c.lat.node {
-			st.NodeDelay[k] = v
-		}
-	}
+	st.NodeDelay = maps.Clone(c.lat.node)
 	c.lat.mu.RUnlock()
 	return st
 }
@@ -162,10 +157,6 @@ func (p *procParent) push() {
 	}
 	wg.Wait()
 }
-
-func (p *procParent) pushFaults()  { p.push() }
-func (p *procParent) pushLatency() { p.push() }
-func (p *procParent) pushLinks()   { p.push() }
 
 // start runs a node as a child process and waits for it to listen.
 func (p *procParent) start(spec nodeSpec) (memberCtl, error) {
@@ -192,10 +183,7 @@ func (p *procParent) start(spec nodeSpec) (memberCtl, error) {
 		args = append(args, "--listener-stdin")
 	}
 	cmd := exec.Command(argv[0], args...)
-	cmd.Stderr = os.Stderr
-	if p.c.opts.Logger != nil {
-		cmd.Stderr = &logWriter{log: p.c.log.With("node", spec.ID)}
-	}
+	cmd.Stderr = &logWriter{log: p.c.log.With("node", spec.ID)}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -547,8 +535,7 @@ func (e *childEnv) post(path string, in, out any) error {
 
 type childHooks struct{ e *childEnv }
 
-func (h childHooks) faults() Faults { return h.e.faults() }
-func (h childHooks) armed() bool    { return h.e.st.Load().Armed }
+func (h childHooks) armed() bool { return h.e.st.Load().Armed }
 func (h childHooks) onProduce(p tp, value []byte) produceDecision {
 	var d produceDecision
 	_ = h.e.post("/produce", map[string]any{"tp": p, "value": value}, &d)
