@@ -588,7 +588,7 @@ func (g *group) handleReady() error {
 				p.resolve(propResult{err: errDeposed})
 				continue
 			}
-			_, base, _ := g.st.EntryAt(p.index)
+			base, _ := g.st.BaseAt(p.index)
 			p.resolve(propResult{index: p.index, term: p.term, base: base})
 			continue
 		}
@@ -607,7 +607,7 @@ func (g *group) handleReady() error {
 	for _, e := range rd.CommittedEntries {
 		idx := e.GetIndex()
 		last = idx
-		_, base, _ := g.st.EntryAt(idx)
+		base, _ := g.st.BaseAt(idx)
 		var err error
 		if e.GetType() == pb.EntryNormal && len(e.GetData()) > 0 {
 			err = g.sm.applyEntry(idx, e.GetTerm(), e.GetData(), base)

@@ -289,12 +289,11 @@ func (cc *clientConn) authenticate(r *bufio.Reader) bool {
 			}
 			continue
 		}
-		req := kmsg.RequestForKey(hdr.key)
+		req := hdr.req
 		if req == nil || !s.supported(hdr.key, hdr.version) {
 			s.cfg.Log.Debug("unsupported request before authentication; closing the connection", "key", hdr.key, "version", hdr.version)
 			return false
 		}
-		req.SetVersion(hdr.version)
 		if err := req.ReadFrom(body); err != nil {
 			s.cfg.Log.Debug("malformed request; closing the connection", "key", hdr.key, "err", err)
 			return false
@@ -363,19 +362,7 @@ func (cc *clientConn) answer(hdr reqHeader, resp kmsg.Response) bool {
 
 // readToken reads one bare SASL token (after a v0 handshake).
 func readToken(r io.Reader) ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n > maxSASLToken {
-		return nil, errors.New("sandbox: SASL token too large")
-	}
-	token := make([]byte, n)
-	if _, err := io.ReadFull(r, token); err != nil {
-		return nil, err
-	}
-	return token, nil
+	return readSized(r, 0, maxSASLToken, "SASL token")
 }
 
 // refuseUnauthenticated answers a request that came before authentication

@@ -2,11 +2,14 @@ package kafkaserver
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -129,6 +132,9 @@ type reqHeader struct {
 	key, version int16
 	corr         int32
 	clientID     *string
+	// req is an empty request of the key and version, for the body to
+	// be read into; nil for a key kmsg does not know.
+	req kmsg.Request
 }
 
 func (s *Server) serve(c net.Conn) {
@@ -174,12 +180,11 @@ func (s *Server) serve(c net.Conn) {
 			slot <- encodeResponse(hdr, cc.apiVersions(hdr))
 			continue
 		}
-		req := kmsg.RequestForKey(hdr.key)
+		req := hdr.req
 		if req == nil || !s.supported(hdr.key, hdr.version) {
 			s.cfg.Log.Debug("unsupported request; closing the connection", "key", hdr.key, "version", hdr.version)
 			return
 		}
-		req.SetVersion(hdr.version)
 		if err := req.ReadFrom(body); err != nil {
 			s.cfg.Log.Debug("malformed request; closing the connection", "key", hdr.key, "err", err)
 			return
@@ -263,19 +268,25 @@ func (cc *clientConn) writeLoop(done <-chan struct{}) {
 }
 
 func readFrame(r io.Reader) ([]byte, error) {
+	return readSized(r, 8, maxFrame, "request frame")
+}
+
+// readSized reads one size-prefixed message of what (a request frame, a
+// bare SASL token) whose size must be within [lo, hi].
+func readSized(r io.Reader, lo, hi uint32, what string) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(size[:])
-	if n > maxFrame || n < 8 {
-		return nil, errors.New("sandbox: bad request frame size")
+	if n < lo || n > hi {
+		return nil, fmt.Errorf("sandbox: bad %s size %d", what, n)
 	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(r, frame); err != nil {
+	out := make([]byte, n)
+	if _, err := io.ReadFull(r, out); err != nil {
 		return nil, err
 	}
-	return frame, nil
+	return out, nil
 }
 
 // parseHeader reads a request header (v1, or v2 for flexible requests).
@@ -284,9 +295,9 @@ func parseHeader(frame []byte) (reqHeader, []byte, error) {
 	var h reqHeader
 	h.key, h.version, h.corr = r.Int16(), r.Int16(), r.Int32()
 	h.clientID = r.NullableString()
-	if req := kmsg.RequestForKey(h.key); req != nil {
-		req.SetVersion(h.version)
-		if req.IsFlexible() {
+	if h.req = kmsg.RequestForKey(h.key); h.req != nil {
+		h.req.SetVersion(h.version)
+		if h.req.IsFlexible() {
 			kmsg.SkipTags(&r)
 		}
 	}
@@ -374,14 +385,6 @@ func (s *Server) apiVersionsResponse() *kmsg.ApiVersionsResponse {
 	if s.lis.SASL != nil {
 		add(saslVersions)
 	}
-	sortAPIKeys(resp.ApiKeys)
+	slices.SortFunc(resp.ApiKeys, func(a, b kmsg.ApiVersionsResponseApiKey) int { return cmp.Compare(a.ApiKey, b.ApiKey) })
 	return resp
-}
-
-func sortAPIKeys(keys []kmsg.ApiVersionsResponseApiKey) {
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j].ApiKey < keys[j-1].ApiKey; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
 }

@@ -107,6 +107,9 @@ type entryMeta struct {
 	ent   *pb.Entry
 }
 
+// end is the Kafka offset after the entry's records.
+func (m *entryMeta) end() int64 { return m.base + int64(m.count) }
+
 type segment struct {
 	num      int
 	f        *os.File
@@ -614,7 +617,7 @@ func (s *Log) Compact(index uint64, payload []byte) error {
 		return nil
 	}
 	m := s.metas[index-s.first]
-	sm := snapMeta{index: index, term: m.term, kafkaNext: m.base + int64(m.count), voters: s.snap.voters, data: payload}
+	sm := snapMeta{index: index, term: m.term, kafkaNext: m.end(), voters: s.snap.voters, data: payload}
 	for i := s.first; i <= index; i++ {
 		if e := &s.metas[i-s.first]; e.ent != nil {
 			s.cached -= int64(e.size)
@@ -745,7 +748,7 @@ func (s *Log) nextOffsetLocked() int64 {
 		return s.snap.kafkaNext
 	}
 	m := s.metas[len(s.metas)-1]
-	return m.base + int64(m.count)
+	return m.end()
 }
 
 // dataLocked returns an entry's data, from memory or from disk.
@@ -854,7 +857,7 @@ func (s *Log) OffsetsAt(index uint64) int64 {
 		index = s.lastIndex()
 	}
 	m := s.metas[index-s.first]
-	return m.base + int64(m.count)
+	return m.end()
 }
 
 // LogStart is the first Kafka offset the log still holds.
@@ -864,15 +867,14 @@ func (s *Log) LogStart() int64 {
 	return s.snap.kafkaNext
 }
 
-// EntryAt describes the entry at index.
-func (s *Log) EntryAt(index uint64) (term uint64, base int64, ok bool) {
+// BaseAt is the Kafka offset of the first record of the entry at index.
+func (s *Log) BaseAt(index uint64) (base int64, ok bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if index < s.first || index > s.lastIndex() {
-		return 0, 0, false
+		return 0, false
 	}
-	m := s.metas[index-s.first]
-	return m.term, m.base, true
+	return s.metas[index-s.first].base, true
 }
 
 // ReadRecords appends to dst the records of the entries from Kafka offset
@@ -885,7 +887,7 @@ func (s *Log) ReadRecords(dst []byte, from, end int64, maxBytes int, serve func(
 	// The first entry whose offsets reach past from.
 	i := sort.Search(len(s.metas), func(i int) bool {
 		m := &s.metas[i]
-		return m.base+int64(m.count) > from
+		return m.end() > from
 	})
 	start := len(dst)
 	for ; i < len(s.metas); i++ {

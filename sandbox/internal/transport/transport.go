@@ -100,7 +100,6 @@ type outFrame struct {
 
 // claimSet is what a peer's last ping said it leads.
 type claimSet struct {
-	at     time.Time
 	groups map[uint64]Claim
 }
 
@@ -440,7 +439,7 @@ func decodeClaims(b []byte) (*claimSet, error) {
 	if len(b) != 4+32*n {
 		return nil, errBadFrame
 	}
-	cs := &claimSet{at: time.Now(), groups: make(map[uint64]Claim, n)}
+	cs := &claimSet{groups: make(map[uint64]Claim, n)}
 	for i := 0; i < n; i++ {
 		o := 4 + 32*i
 		cs.groups[binary.BigEndian.Uint64(b[o:])] = Claim{
