@@ -303,11 +303,13 @@ func sandboxCmd() *cobra.Command {
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			err := sandboxctl.Serve(cmd.Context(), sandboxctl.ServeOptions{
-				Nodes: nodes, KafkaBasePort: basePort, ControlListen: control,
-				ElectionTimeoutMin: electMin, ElectionTimeoutMax: electMax, LinkDelay: linkDelay,
-				DataDir: dataDir, Fsync: fsync, ProcessPerNode: perProcess,
-				TLS: tlsOpts, SASL: sasl,
-				Log: log, Out: os.Stdout,
+				Sandbox: sandboxctl.Embedded{
+					Nodes: nodes, KafkaBasePort: basePort,
+					ElectionTimeoutMin: electMin, ElectionTimeoutMax: electMax, LinkDelay: linkDelay,
+					DataDir: dataDir, Fsync: fsync, ProcessPerNode: perProcess,
+					TLS: tlsOpts, SASL: sasl,
+				},
+				ControlListen: control, Log: log, Out: os.Stdout,
 			})
 			if err != nil {
 				return exitError{exitCannotRun, err}

@@ -253,8 +253,10 @@ func soakConfig(b *testing.B) *config.Config {
 }
 
 func soakSandbox(b *testing.B, cfg *config.Config) (*sandbox.Cluster, drill.Env) {
-	e := testenv.Sandbox(cfg)
-	opts := sandbox.Options{Nodes: e.Nodes, ElectionTimeoutMin: e.ElectionTimeoutMin, LinkDelay: e.LinkDelay, Fsync: e.Fsync, Logger: testutil.Log()}
+	opts, err := testenv.Sandbox(cfg).Options(testutil.Log())
+	if err != nil {
+		b.Fatal(err)
+	}
 	if *soakRaftdrill != "" {
 		exe, err := filepath.Abs(*soakRaftdrill)
 		if err != nil {

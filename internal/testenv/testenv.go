@@ -52,20 +52,11 @@ func Section[T any](c *config.Config, spec drill.Spec) T {
 // with a client of its nodes; both stop when the test ends.
 func Cluster(t testing.TB, c *config.Config) (*sandbox.Cluster, *kafka.Client) {
 	t.Helper()
-	e := Sandbox(c)
-	lo, err := sandboxctl.Listener(e.TLS, e.SASL)
+	opts, err := Sandbox(c).Options(testutil.Log())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, err := sandbox.New(sandbox.Options{
-		Nodes:              e.Nodes,
-		ElectionTimeoutMin: e.ElectionTimeoutMin,
-		ElectionTimeoutMax: e.ElectionTimeoutMax,
-		LinkDelay:          e.LinkDelay,
-		Listener:           lo,
-		Faults:             e.Faults,
-		Logger:             testutil.Log(),
-	})
+	sb, err := sandbox.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,6 @@ type Load struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 	sends []kafka.Send
-	sent  atomic.Int64
 	acked atomic.Int64
 }
 
@@ -66,7 +65,6 @@ func StartLoad(ctx context.Context, pp *kafka.Producer, rate float64) *Load {
 	go func() {
 		defer close(l.done)
 		l.sends = produceAtRate(ctx, pp, time.Now(), rate, func(s kafka.Send) {
-			l.sent.Add(1)
 			if s.Outcome == kafka.Acked {
 				l.acked.Add(1)
 			}
@@ -77,9 +75,6 @@ func StartLoad(ctx context.Context, pp *kafka.Producer, rate float64) *Load {
 
 // Acked is how many of the load's writes have been acked so far.
 func (l *Load) Acked() int { return int(l.acked.Load()) }
-
-// Sent is how many writes the load has had answered (or given up on) so far.
-func (l *Load) Sent() int { return int(l.sent.Load()) }
 
 // Stop ends the load, waits for the write in flight to be answered, and
 // returns every send, indexed by sequence number.

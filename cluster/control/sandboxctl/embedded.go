@@ -114,7 +114,6 @@ type Sandbox struct {
 	nodes    []config.Node
 	embedded *sandbox.Cluster // nil for a separate sandbox
 	settings Embedded         // the embedded sandbox's
-	listener sandbox.ListenerOptions
 	log      *slog.Logger
 }
 
@@ -125,11 +124,30 @@ func Build(_ context.Context, cfg *config.Config, log *slog.Logger) (*Sandbox, e
 		return &Sandbox{ctl: NewAPI(cfg.Cluster.Controller.SandboxURL, cfg.Cluster.RequestTimeout), nodes: cfg.Cluster.Nodes, log: log}, nil
 	}
 	e := config.Get[*Embedded](cfg, Key)
-	lo, err := Listener(e.TLS, e.SASL)
+	opts, err := e.Options(log)
 	if err != nil {
 		return nil, fmt.Errorf("start the embedded sandbox: %w", err)
 	}
-	sb, err := sandbox.New(sandbox.Options{
+	sb, err := sandbox.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start the embedded sandbox: %w", err)
+	}
+	s := &Sandbox{ctl: sb, embedded: sb, settings: *e, log: log}
+	for _, n := range sb.Nodes() {
+		s.nodes = append(s.nodes, config.Node{ID: n.ID, Address: n.Address})
+	}
+	log.Info("embedded sandbox cluster started", "nodes", sb.Addrs())
+	return s, nil
+}
+
+// Options are the sandbox's options for these settings, with the
+// listener's certificates and passwords read.
+func (e *Embedded) Options(log *slog.Logger) (sandbox.Options, error) {
+	lo, err := Listener(e.TLS, e.SASL)
+	if err != nil {
+		return sandbox.Options{}, err
+	}
+	return sandbox.Options{
 		Nodes:              e.Nodes,
 		KafkaBasePort:      e.KafkaBasePort,
 		ElectionTimeoutMin: e.ElectionTimeoutMin,
@@ -141,22 +159,13 @@ func Build(_ context.Context, cfg *config.Config, log *slog.Logger) (*Sandbox, e
 		Listener:           lo,
 		Faults:             e.Faults,
 		Logger:             log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start the embedded sandbox: %w", err)
-	}
-	s := &Sandbox{ctl: sb, embedded: sb, settings: *e, listener: lo, log: log}
-	for _, n := range sb.Nodes() {
-		s.nodes = append(s.nodes, config.Node{ID: n.ID, Address: n.Address})
-	}
-	log.Info("embedded sandbox cluster started", "nodes", sb.Addrs())
-	return s, nil
+	}, nil
 }
 
 // Wrap is the sandbox controller of a sandbox started elsewhere (tests
 // start their own); closing it stays the caller's business.
 func Wrap(sb *sandbox.Cluster, log *slog.Logger) *Sandbox {
-	s := &Sandbox{ctl: sb, embedded: sb, settings: *Defaults(), listener: sb.Listener(), log: log}
+	s := &Sandbox{ctl: sb, embedded: sb, settings: *Defaults(), log: log}
 	for _, n := range sb.Nodes() {
 		s.nodes = append(s.nodes, config.Node{ID: n.ID, Address: n.Address})
 	}
@@ -196,7 +205,7 @@ func (s *Sandbox) Baseline(context.Context) (string, func(), error) {
 		return "", nil, nil
 	}
 	e := s.settings
-	sb, err := sandbox.New(sandbox.Options{Nodes: 1, ElectionTimeoutMin: e.ElectionTimeoutMin, Fsync: e.Fsync, Listener: s.listener, Logger: s.log})
+	sb, err := sandbox.New(sandbox.Options{Nodes: 1, ElectionTimeoutMin: e.ElectionTimeoutMin, Fsync: e.Fsync, Listener: s.embedded.Listener(), Logger: s.log})
 	if err != nil {
 		return "", nil, fmt.Errorf("start the baseline sandbox: %w", err)
 	}

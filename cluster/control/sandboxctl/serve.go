@@ -14,20 +14,11 @@ import (
 
 // ServeOptions shape a sandbox run as its own process (`raftdrill sandbox`).
 type ServeOptions struct {
-	Nodes              int
-	KafkaBasePort      int
-	ControlListen      string
-	ElectionTimeoutMin time.Duration
-	ElectionTimeoutMax time.Duration
-	LinkDelay          time.Duration
-	// DataDir, Fsync and ProcessPerNode are sandbox.Options' own.
-	DataDir        string
-	Fsync          string
-	ProcessPerNode bool
-	// TLS and SASL are the listeners', as sandbox.tls and sandbox.sasl.
-	TLS  TLS
-	SASL SASL
-	Log  *slog.Logger
+	// Sandbox is the cluster, as the sandbox section describes the
+	// embedded one (its faults are set through the control API).
+	Sandbox       Embedded
+	ControlListen string
+	Log           *slog.Logger
 	// Out receives the nodes' and the control API's addresses, one a line,
 	// once they listen.
 	Out io.Writer
@@ -35,16 +26,11 @@ type ServeOptions struct {
 
 // Serve runs a sandbox cluster with its control API until ctx ends.
 func Serve(ctx context.Context, o ServeOptions) error {
-	lo, err := Listener(o.TLS, o.SASL)
+	opts, err := o.Sandbox.Options(o.Log)
 	if err != nil {
 		return err
 	}
-	sb, err := sandbox.New(sandbox.Options{
-		Nodes: o.Nodes, KafkaBasePort: o.KafkaBasePort,
-		ElectionTimeoutMin: o.ElectionTimeoutMin, ElectionTimeoutMax: o.ElectionTimeoutMax, LinkDelay: o.LinkDelay,
-		DataDir: o.DataDir, Fsync: o.Fsync, ProcessPerNode: o.ProcessPerNode,
-		Listener: lo, Logger: o.Log,
-	})
+	sb, err := sandbox.New(opts)
 	if err != nil {
 		return err
 	}
