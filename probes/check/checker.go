@@ -68,12 +68,14 @@ func (rep Report) Measure(m run.Measurements) {
 
 // Report is the checker's verdict.
 type Report struct {
-	Consumed       int // distinct messages of this run intact in the committed log
-	Acked          int // sends acked (with any offset)
-	AckedRecovered int // acked sends whose message is intact in the committed log
-	Lost           int // acked sends whose message is nowhere in the committed log
-	Duplicated     int // extra copies in the committed log beyond the first
-	Corrupted      int // offsets at which some replica served a damaged record or batch
+	Consumed int // distinct messages of the run (and its streams) intact in the committed log
+	// StreamsConsumed is the part of Consumed that Input.Streams wrote.
+	StreamsConsumed int
+	Acked           int // sends acked (with any offset)
+	AckedRecovered  int // acked sends whose message is intact in the committed log
+	Lost            int // acked sends whose message is nowhere in the committed log
+	Duplicated      int // extra copies in the committed log beyond the first
+	Corrupted       int // offsets at which some replica served a damaged record or batch
 	// Unjudged counts acked sends whose offset lies where no committed log
 	// could be read (no leader, or the leader's read stopped short).
 	Unjudged             int
@@ -484,6 +486,9 @@ func (pc *partCheck) classifyUnacked() {
 		off := pc.seqOff[seq]
 		if off >= 0 {
 			pc.rep.Consumed++
+			if pc.stream {
+				pc.rep.StreamsConsumed++
+			}
 		}
 		switch {
 		case off < 0:

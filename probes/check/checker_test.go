@@ -499,7 +499,7 @@ func TestCheckJudgesStreams(t *testing.T) {
 	}{
 		{name: "clean, interleaved", log: log, pin: pinned, want: map[string]int{},
 			check: func(t *testing.T, r Report) {
-				if r.Acked != 5 || r.AckedRecovered != 5 || r.Consumed != 5 {
+				if r.Acked != 5 || r.AckedRecovered != 5 || r.Consumed != 5 || r.StreamsConsumed != 2 {
 					t.Fatalf("report %+v", r)
 				}
 			}},

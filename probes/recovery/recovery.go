@@ -311,30 +311,6 @@ func (r *recoveryRun) describeLoad(flowing bool, killAt time.Time) string {
 	return out
 }
 
-// loadRead counts the messages of the load through the kill that the
-// committed log holds, each once, as the checker counts them consumed.
-func (r *recoveryRun) loadRead() int {
-	target := r.fr.TargetPartition
-	part, ok := r.reads.Parts[target]
-	if !ok || len(r.load) == 0 {
-		return 0
-	}
-	c := part.Logs[part.Leader]
-	if c == nil {
-		return 0
-	}
-	id := r.env.RunID + killLoadSuffix
-	seen := make([]bool, len(r.load))
-	n := 0
-	for _, rec := range c.Records {
-		if seq := rec.Msg.Seq; rec.Valid && rec.Msg.Run == id && rec.Msg.Partition == target && seq >= 0 && seq < int64(len(seen)) && !seen[seq] {
-			seen[seq] = true
-			n++
-		}
-	}
-	return n
-}
-
 // streams are the writes of the run's other producers: the load through
 // the kill.
 func (r *recoveryRun) streams() []check.Stream {
@@ -475,7 +451,7 @@ func (r *recoveryRun) measure(rep check.Report) {
 	// while a quorum was up: writes refused for want of one are refused
 	// rightly. The load through the kill writes into a leaderless
 	// partition on purpose; its acks are judged, its refusals not counted.
-	m.Set(run.SentRecovered, min(drill.Ratio(rep.Consumed-r.loadRead(), batches-(r.majoritySent-r.majorityAcked)), 1))
+	m.Set(run.SentRecovered, min(drill.Ratio(rep.Consumed-rep.StreamsConsumed, batches-(r.majoritySent-r.majorityAcked)), 1))
 	m.Set(run.NodesRecovered, float64(r.nodesRecovered))
 	if r.electionSecs >= 0 {
 		m.Set(run.ElectionSeconds, r.electionSecs)
