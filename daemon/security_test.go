@@ -9,30 +9,19 @@ import (
 
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/raftdrill/raftdrill/cluster/control/sandboxctl"
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/internal/testenv"
 	"github.com/raftdrill/raftdrill/internal/testutil"
 	"github.com/raftdrill/raftdrill/run"
 )
 
-// secureSandbox makes the embedded sandbox serve TLS with a loopback
-// certificate and demand SCRAM-SHA-512 from user drill, and raftdrill
-// reach it with cluster.tls and cluster.sasl. The returned files let a
-// test break one side.
-func secureSandbox(t *testing.T) (testutil.TLSFiles, func(*config.Config)) {
-	files := testutil.LoopbackTLS(t)
-	password := testutil.SecretFile(t, "sandbox-password", "correct horse")
-	return files, func(c *config.Config) {
-		// A check opens a connection to every node, each a SCRAM
-		// exchange: give it time on a busy machine.
-		c.Probes.Quorum.Interval, c.Probes.Quorum.Timeout = 1500*time.Millisecond, 1200*time.Millisecond
-		sb := testenv.Sandbox(c)
-		sb.TLS = sandboxctl.TLS{CertFile: files.Cert, KeyFile: files.Key}
-		sb.SASL = sandboxctl.SASL{Mechanisms: []string{config.SASLScramSHA512}, Users: []sandboxctl.User{{Name: "drill", PasswordFile: password}}}
-		c.Cluster.TLS = config.TLS{Enabled: true, CAFile: files.CA}
-		c.Cluster.SASL = config.SASL{Mechanism: config.SASLScramSHA512, Username: "drill", PasswordFile: password}
-	}
+// secure makes the embedded sandbox serve TLS and demand SCRAM-SHA-512
+// from user drill, and raftdrill reach it with the right password.
+func secure(t *testing.T, c *config.Config) {
+	testenv.Secure(t, c, config.SASLScramSHA512, "right")
+	// A check opens a connection to every node, each a SCRAM exchange:
+	// give it time on a busy machine.
+	c.Probes.Quorum.Interval, c.Probes.Quorum.Timeout = 1500*time.Millisecond, 1200*time.Millisecond
 }
 
 // runDrill triggers a drill and waits for its run to end.
@@ -64,9 +53,8 @@ func runDrill(t *testing.T, d *Daemon, name string) run.Run {
 // the read-back that judges every replica) authenticates, and every drill
 // passes with nothing found.
 func TestEveryDrillPassesOverTLSAndSCRAM(t *testing.T) {
-	_, secure := secureSandbox(t)
 	d, _ := wiredDaemon(t, func(c *config.Config) {
-		secure(c)
+		secure(t, c)
 		b := testenv.Bench(c)
 		b.Messages, b.WarmupMessages = 2000, 50
 		// The throughput and latency criteria compare the cluster with
@@ -96,22 +84,21 @@ func TestEveryDrillPassesOverTLSAndSCRAM(t *testing.T) {
 func TestSecurityRefusalIsADrillErrorAndAQuorumFailure(t *testing.T) {
 	cases := []struct {
 		name  string
-		spoil func(c *config.Config, files testutil.TLSFiles)
+		spoil func(c *config.Config)
 		want  string
 	}{
-		{"wrong password", func(c *config.Config, _ testutil.TLSFiles) {
+		{"wrong password", func(c *config.Config) {
 			c.Cluster.SASL.PasswordFile = testutil.SecretFile(t, "wrong-password", "battery staple")
 		}, `SASL SCRAM-SHA-512 authentication failed for user "drill": Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512`},
-		{"untrusted certificate", func(c *config.Config, _ testutil.TLSFiles) {
+		{"untrusted certificate", func(c *config.Config) {
 			c.Cluster.TLS.CAFile = testutil.LoopbackTLS(t).CA // a CA that did not sign the sandbox's certificate
 		}, "TLS certificate not trusted: tls: failed to verify certificate: x509: certificate signed by unknown authority"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			files, secure := secureSandbox(t)
 			d, sink := wiredDaemon(t, func(c *config.Config) {
-				secure(c)
-				tc.spoil(c, files)
+				secure(t, c)
+				tc.spoil(c)
 				c.Alerts.QuorumLostAfter = 1
 			})
 			// Every node refuses; which one a message names depends on

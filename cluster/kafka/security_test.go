@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftdrill/raftdrill/cluster/control/sandboxctl"
 	"github.com/raftdrill/raftdrill/cluster/kafka"
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/internal/testenv"
@@ -16,18 +15,13 @@ import (
 
 // secureConfig is a 1-node sandbox serving TLS and the SASL mechanism,
 // and a client of it with password.
-func secureConfig(t *testing.T, mechanism, password string) (*config.Config, testutil.TLSFiles) {
+func secureConfig(t *testing.T, mechanism, password string) *config.Config {
 	t.Helper()
 	c := testenv.Config()
-	files := testutil.LoopbackTLS(t)
-	sb := testenv.Sandbox(c)
-	sb.Nodes = 1
-	sb.TLS = sandboxctl.TLS{CertFile: files.Cert, KeyFile: files.Key}
-	sb.SASL = sandboxctl.SASL{Mechanisms: []string{mechanism}, Users: []sandboxctl.User{{Name: "drill", PasswordFile: testutil.SecretFile(t, "sandbox-password", "right")}}}
-	c.Cluster.TLS = config.TLS{Enabled: true, CAFile: files.CA}
-	c.Cluster.SASL = config.SASL{Mechanism: mechanism, Username: "drill", PasswordFile: testutil.SecretFile(t, "password", password)}
+	testenv.Secure(t, c, mechanism, password)
+	testenv.Sandbox(c).Nodes = 1
 	c.Cluster.Topic.ReplicationFactor = 1
-	return c, files
+	return c
 }
 
 // Each mechanism over TLS, through both of raftdrill's connection kinds:
@@ -36,7 +30,7 @@ func secureConfig(t *testing.T, mechanism, password string) (*config.Config, tes
 func TestTLSAndSASLThroughSaramaAndTheRawReadBack(t *testing.T) {
 	for _, mech := range []string{config.SASLPlain, config.SASLScramSHA256, config.SASLScramSHA512} {
 		t.Run(mech, func(t *testing.T) {
-			cfg, _ := secureConfig(t, mech, "right")
+			cfg := secureConfig(t, mech, "right")
 			_, client := testenv.Cluster(t, cfg)
 			if err := client.EnsureTopic("secure", 1, 1); err != nil {
 				t.Fatal(err)
@@ -84,7 +78,7 @@ func TestSecurityRefusalsSayWhy(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, _ := secureConfig(t, config.SASLScramSHA512, "right")
+			cfg := secureConfig(t, config.SASLScramSHA512, "right")
 			if tc.sandbox != nil {
 				tc.sandbox(cfg)
 			}

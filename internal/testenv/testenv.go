@@ -64,6 +64,21 @@ func Cluster(t testing.TB, c *config.Config) (*sandbox.Cluster, *kafka.Client) {
 	return sb, Client(t, c, sb.Addrs()...)
 }
 
+// Secure makes c's embedded sandbox serve TLS with a loopback certificate
+// and demand SASL mechanism from user drill (password "right"), and
+// raftdrill reach it through cluster.tls (trusting the certificate's CA)
+// and cluster.sasl with password. The files let a test spoil one side.
+func Secure(t testing.TB, c *config.Config, mechanism, password string) testutil.TLSFiles {
+	t.Helper()
+	files := testutil.LoopbackTLS(t)
+	sb := Sandbox(c)
+	sb.TLS = sandboxctl.TLS{CertFile: files.Cert, KeyFile: files.Key}
+	sb.SASL = sandboxctl.SASL{Mechanisms: []string{mechanism}, Users: []sandboxctl.User{{Name: "drill", PasswordFile: testutil.SecretFile(t, "sandbox-password", "right")}}}
+	c.Cluster.TLS = config.TLS{Enabled: true, CAFile: files.CA}
+	c.Cluster.SASL = config.SASL{Mechanism: mechanism, Username: "drill", PasswordFile: testutil.SecretFile(t, "password", password)}
+	return files
+}
+
 // Client is a client of the nodes at addrs (node i+1 at addrs[i]).
 func Client(t testing.TB, c *config.Config, addrs ...string) *kafka.Client {
 	t.Helper()

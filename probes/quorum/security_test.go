@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftdrill/raftdrill/cluster/control/sandboxctl"
 	"github.com/raftdrill/raftdrill/config"
 	"github.com/raftdrill/raftdrill/internal/testenv"
 	"github.com/raftdrill/raftdrill/internal/testutil"
@@ -21,16 +20,10 @@ func secureQuorumConfig(t *testing.T, password, ca string) *config.Config {
 	// Every check authenticates anew on every node: SCRAM on a busy
 	// machine needs more than the plaintext probe's 400 ms.
 	cfg.Probes.Quorum.Interval, cfg.Probes.Quorum.Timeout = 3*time.Second, 2*time.Second
-	files := testutil.LoopbackTLS(t)
-	sb := testenv.Sandbox(cfg)
-	sb.TLS = sandboxctl.TLS{CertFile: files.Cert, KeyFile: files.Key}
-	sb.SASL = sandboxctl.SASL{Mechanisms: []string{config.SASLScramSHA512},
-		Users: []sandboxctl.User{{Name: "drill", PasswordFile: testutil.SecretFile(t, "sandbox-password", "right")}}}
-	if ca == "" {
-		ca = files.CA
+	testenv.Secure(t, cfg, config.SASLScramSHA512, password)
+	if ca != "" {
+		cfg.Cluster.TLS.CAFile = ca
 	}
-	cfg.Cluster.TLS = config.TLS{Enabled: true, CAFile: ca}
-	cfg.Cluster.SASL = config.SASL{Mechanism: config.SASLScramSHA512, Username: "drill", PasswordFile: testutil.SecretFile(t, "password", password)}
 	return cfg
 }
 
