@@ -11,9 +11,9 @@ import (
 	"github.com/raftdrill/raftdrill/cluster/kafka"
 	"github.com/raftdrill/raftdrill/internal/testenv"
 	"github.com/raftdrill/raftdrill/internal/testutil"
-	"github.com/raftdrill/raftdrill/probes/drill"
 	"github.com/raftdrill/raftdrill/run"
 	"github.com/raftdrill/raftdrill/sandbox"
+	"github.com/raftdrill/raftdrill/state"
 )
 
 // kinds lists the sandbox timeline's event kinds in order.
@@ -160,14 +160,26 @@ func TestSplitBrainCancelledStillHeals(t *testing.T) {
 	cfg := testenv.ShortConfig()
 	testenv.SB(cfg).Duration = time.Minute
 	sb, env := testenv.Env(t, cfg)
-	j := newJournal()
-	env.Journal = j
+	st, err := state.Open(t.TempDir(), state.Me("test", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	env.Journal = st.Journal()
+	entries := func() int {
+		t.Helper()
+		l, err := st.Journal().List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan run.Result)
 	go func() { done <- testenv.Drill(t, cfg, "split-brain").Run(ctx, env) }()
 	testutil.WaitFor(t, "the partition", 20*time.Second, func() bool { return slices.Contains(kinds(sb), sandbox.EventPartition) })
-	if j.len() != 1 {
-		t.Fatalf("journal entries while cut off: %d, want 1", j.len())
+	if n := entries(); n != 1 {
+		t.Fatalf("journal entries while cut off: %d, want 1", n)
 	}
 	cancel()
 	res := <-done
@@ -177,7 +189,7 @@ func TestSplitBrainCancelledStillHeals(t *testing.T) {
 	if k := kinds(sb); !slices.Contains(k, sandbox.EventHeal) {
 		t.Fatalf("not healed: %v", k)
 	}
-	if j.len() != 0 {
+	if entries() != 0 {
 		t.Fatal("journal entry kept after the heal")
 	}
 	// The cluster is whole again: every node serves, writes go through.
@@ -189,5 +201,3 @@ func TestSplitBrainCancelledStillHeals(t *testing.T) {
 	defer pp.Close()
 	testutil.WaitFor(t, "a write acked after the heal", 10*time.Second, func() bool { return pp.Send(0).Outcome == kafka.Acked })
 }
-
-var _ drill.Journal = (*journal)(nil)
