@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"sync"
@@ -304,18 +305,11 @@ func (g *group) step(m *pb.Message, at time.Time) {
 // renewLease moves the lease's wall-clock end: one election timeout after
 // the majority's latest answers arrived.
 func (g *group) renewLease() {
-	need := len(g.voters) / 2 // answers needed besides its own
-	if need == 0 {
+	at, ok := majorityHeard(g, g.heard, time.Time.Compare)
+	if !ok {
 		return
 	}
-	var last []time.Time
-	for _, v := range g.voters {
-		if v != uint64(g.n.spec.ID) {
-			last = append(last, g.heard[v])
-		}
-	}
-	slices.SortFunc(last, func(a, b time.Time) int { return b.Compare(a) })
-	until := last[need-1].Add(g.n.electionTimeout())
+	until := at.Add(g.n.electionTimeout())
 	g.mu.Lock()
 	g.gs.leaseUntil = until
 	g.mu.Unlock()
@@ -324,18 +318,27 @@ func (g *group) renewLease() {
 // leaseHolds reports whether a majority answered within the last
 // election timeout's worth of ticks.
 func (g *group) leaseHolds() bool {
-	need := len(g.voters) / 2
+	at, ok := majorityHeard(g, g.heardTick, cmp.Compare[int])
+	return !ok || g.ticks-at < g.n.spec.ElectionTick
+}
+
+// majorityHeard is when (by heard, a time or a tick) the last of the
+// followers a majority needs besides this node answered it: the answers
+// after it make a majority with this node. ok is false for a group of
+// one, which needs none.
+func majorityHeard[T any](g *group, heard map[uint64]T, compare func(a, b T) int) (at T, ok bool) {
+	need := len(g.voters) / 2 // answers needed besides its own
 	if need == 0 {
-		return true
+		return at, false
 	}
-	var last []int
+	var last []T
 	for _, v := range g.voters {
 		if v != uint64(g.n.spec.ID) {
-			last = append(last, g.heardTick[v])
+			last = append(last, heard[v])
 		}
 	}
-	slices.SortFunc(last, func(a, b int) int { return b - a })
-	return g.ticks-last[need-1] < g.n.spec.ElectionTick
+	slices.SortFunc(last, func(a, b T) int { return compare(b, a) })
+	return last[need-1], true
 }
 
 // quorumReachable reports whether this node believes a majority of the

@@ -125,7 +125,8 @@ func (p *partition) restore(payload []byte) {
 	}
 }
 
-// highWatermark is the committed end and the log start, as served.
+// offsets are the committed end (high watermark) and the log start, as
+// node serves them.
 func (p *partition) offsets(node int32) (hwm, logStart int64) {
 	p.mu.RLock()
 	v := p.viewLocked(node)
